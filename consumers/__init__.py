@@ -1,0 +1,1 @@
+"""Downstream consumers: rewards issuer, email notifier, analytics example."""

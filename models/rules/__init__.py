@@ -1,0 +1,1 @@
+"""Pure rules, one module per domain area; dispatch lives in ``models.decide``."""

@@ -1,0 +1,1 @@
+"""The local development stack: Kafka (KRaft), a MongoDB-compatible server and an SMTP sink."""

@@ -1,0 +1,35 @@
+"""The shape every local-stack service has, and the ordered list of them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from settings import Settings
+from stack.process import ServiceStatus
+
+
+class Service(Protocol):
+    """One server of the local stack, managed through a PID file under the stack dir."""
+
+    name: str
+
+    def install(self) -> None:
+        """Download or build what the service needs into the stack dir (cached; idempotent)."""
+
+    def start(self) -> None:
+        """Start the server unless it is already running and healthy; return once it answers."""
+
+    def stop(self) -> bool:
+        """Stop the server this stack started (by PID file); True if one was running."""
+
+    def status(self) -> ServiceStatus:
+        """Report port, data dir, PID and health."""
+
+
+def all_services(settings: Settings) -> list[Service]:
+    """Return the stack's services in start order."""
+    from stack.kafka import KafkaService  # noqa: PLC0415 - keeps `stack status` light
+    from stack.mongo import MongoService  # noqa: PLC0415
+    from stack.smtp import SmtpService  # noqa: PLC0415
+
+    return [MongoService(settings), SmtpService(settings), KafkaService(settings)]

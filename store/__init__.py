@@ -1,0 +1,1 @@
+"""The MongoDB repository (PyMongo ``AsyncMongoClient``) and its indexes."""

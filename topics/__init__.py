@@ -1,0 +1,1 @@
+"""Topic names, partitioning, codecs and dead-letter routing."""

@@ -1,0 +1,1 @@
+"""Stream processors: decode, load state, apply the rules, persist, publish."""
