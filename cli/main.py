@@ -1,0 +1,15 @@
+"""The ``loyalty`` entry point: one typer app, one sub-app per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import stack as stack_cli
+
+app = typer.Typer(
+    name="loyalty",
+    help="Loyalty engine: points, stamps, VIP tiers and rewards over Kafka and MongoDB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack_cli.app, name="stack")

@@ -1,0 +1,68 @@
+"""``loyalty stack up|down|status``: the local Kafka, MongoDB-compatible server and SMTP sink."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from settings import SettingsError, load_settings
+from stack import manager
+from stack.process import ServiceStatus, StackError
+
+app = typer.Typer(help="Run the local stack on 127.0.0.1 (no Docker needed).", no_args_is_help=True)
+console = Console()
+
+
+def _table(rows: list[ServiceStatus]) -> Table:
+    table = Table("service", "port", "pid", "health", "data dir", "detail")
+    for row in rows:
+        health = "[green]up[/green]" if row.healthy else "[red]down[/red]"
+        table.add_row(
+            row.name, str(row.port), str(row.pid or "-"), health, str(row.data_dir), row.detail
+        )
+    return table
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def up() -> None:
+    """Install (cached under the stack dir) and start every service; wait until all answer."""
+    started = time.monotonic()
+    try:
+        rows = manager.up(load_settings())
+    except (StackError, SettingsError) as exc:
+        _fail(str(exc))
+        return
+    console.print(_table(rows))
+    console.print(f"stack up in {time.monotonic() - started:.1f}s")
+
+
+@app.command()
+def down() -> None:
+    """Stop exactly the processes this stack started (by PID file)."""
+    try:
+        stopped = manager.down(load_settings())
+    except (StackError, SettingsError) as exc:
+        _fail(str(exc))
+        return
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
+def status() -> None:
+    """Print each service, its port, PID, health and data dir."""
+    try:
+        rows = manager.status(load_settings())
+    except (StackError, SettingsError) as exc:
+        _fail(str(exc))
+        return
+    console.print(_table(rows))
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(3)
