@@ -1,0 +1,82 @@
+"""The local SMTP sink service: aiosmtpd in a subprocess writing mail under the stack dir."""
+
+from __future__ import annotations
+
+import smtplib
+import sys
+from pathlib import Path
+
+from settings import Settings
+from stack.process import ServiceStatus, StackError, port_open, read_pid, spawn, tail, wait_for
+from stack.process import stop as stop_process
+
+
+class SmtpService:
+    """aiosmtpd on 127.0.0.1:smtp_port; every received message becomes a file in the mail dir."""
+
+    name = "smtp"
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = settings.smtp_port
+        self.home = settings.stack_dir / "smtp"
+        self.mail_dir = settings.mail_path
+        self.pid_file = self.home / "smtp.pid"
+        self.log_file = self.home / "smtp.log"
+
+    def install(self) -> None:
+        """Check that aiosmtpd is importable (it is a dev dependency; nothing to download)."""
+        try:
+            import aiosmtpd  # noqa: F401, PLC0415
+        except ImportError:
+            raise StackError(
+                "aiosmtpd is not installed; run `pip install -e '.[dev]'` (or `make install`)"
+            ) from None
+
+    def healthy(self) -> bool:
+        """Return True when the server answers an SMTP NOOP."""
+        if not port_open(self.port):
+            return False
+        try:
+            with smtplib.SMTP("127.0.0.1", self.port, timeout=2) as client:
+                code, _ = client.noop()
+        except (OSError, smtplib.SMTPException):
+            return False
+        return code == 250
+
+    def start(self) -> None:
+        """Start the sink unless ours is already running; wait until it answers."""
+        pid = read_pid(self.pid_file)
+        if pid is not None and self.healthy():
+            return
+        if pid is None and port_open(self.port):
+            raise StackError(
+                f"port {self.port} is in use by another program; "
+                "set LOYALTY_SMTP_PORT to a free port"
+            )
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "stack.smtp_sink",
+            "--port", str(self.port), "--mail-dir", str(self.mail_dir.resolve()),
+        ]
+        spawn(cmd, pid_file=self.pid_file, log_file=self.log_file, cwd=Path.cwd())
+        if not wait_for(self.healthy, timeout=20):
+            raise StackError(
+                f"the SMTP sink did not answer on port {self.port} within 20s; "
+                f"log {self.log_file}:\n{tail(self.log_file)}"
+            )
+
+    def stop(self) -> bool:
+        """Stop the sink this stack started."""
+        return stop_process(self.pid_file)
+
+    def status(self) -> ServiceStatus:
+        """Report port, mail dir, PID and health."""
+        count = len(list(self.mail_dir.glob("*.eml"))) if self.mail_dir.exists() else 0
+        return ServiceStatus(
+            name=self.name,
+            port=self.port,
+            data_dir=self.mail_dir,
+            pid=read_pid(self.pid_file),
+            healthy=self.healthy(),
+            detail=f"aiosmtpd, {count} message(s) received",
+        )
