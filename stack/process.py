@@ -68,7 +68,7 @@ def spawn(
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - argument list, no shell
+        proc = subprocess.Popen(  # argument list, no shell
             list(cmd),
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -23,14 +23,18 @@ def smtp(settings: Settings) -> SmtpService:
     return service
 
 
-async def _wait_for_mail(mail_dir: Path, needle: str, timeout: float = 10.0) -> Path:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        for path in mail_dir.glob("*.eml"):
-            if needle in path.read_text(errors="replace"):
-                return path
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no message containing {needle!r} arrived in {mail_dir}")
+def _find_mail(mail_dir: Path, needle: str) -> Path | None:
+    for path in mail_dir.glob("*.eml"):
+        if needle in path.read_text(errors="replace"):
+            return path
+    return None
+
+
+async def _wait_for_mail(mail_dir: Path, needle: str) -> Path:
+    async with asyncio.timeout(10):
+        while (path := _find_mail(mail_dir, needle)) is None:
+            await asyncio.sleep(0.05)
+    return path
 
 
 async def test_sent_email_lands_in_mail_dir(smtp: SmtpService, unique: str) -> None:
