@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     stack_dir: Path = Path(".stack")
     kafka_port: Port = 19092
     kafka_controller_port: Port = 19093
-    kafka_version: str = "4.1.1"
+    kafka_version: str = "4.4.0"
     kafka_heap: str = "512m"
     mongo_port: Port = 27018
     mail_dir: Path | None = None

@@ -1,0 +1,87 @@
+"""Create the contract's topics with the right partition counts (idempotent)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from topics.names import ALL_TOPICS, INPUT_TOPICS
+
+# Kafka error codes that mean "fine, it is already there" for CreateTopics.
+_TOPIC_ALREADY_EXISTS = 36
+
+
+class TopicLayoutError(Exception):
+    """A topic is missing, cannot be created, or has a partition count the design forbids."""
+
+
+async def _partition_counts(admin: Any) -> dict[str, int]:
+    """Return {topic: partition count} for every topic the cluster knows."""
+    # All-topics metadata on purpose: naming topics could auto-create them with the broker's
+    # default partition count, which would hide a missing topic behind a wrong layout.
+    metadata = await admin._get_cluster_metadata(topics=None)
+    return {
+        t["topic"]: len(t["partitions"])
+        for t in metadata.to_object()["topics"]
+        if t["error_code"] == 0
+    }
+
+
+def _check_inputs(counts: dict[str, int], partitions: int) -> None:
+    """Raise TopicLayoutError unless every input topic has exactly `partitions` partitions."""
+    wrong = {t: counts[t] for t in INPUT_TOPICS if t in counts and counts[t] != partitions}
+    if wrong:
+        found = ", ".join(f"{t} has {n}" for t, n in sorted(wrong.items()))
+        raise TopicLayoutError(
+            f"input topics must all have {partitions} partitions (one worker owns a customer on "
+            f"every input topic) but {found}; set LOYALTY_TOPIC_PARTITIONS to match or recreate "
+            "the topics"
+        )
+
+
+async def ensure_topics(
+    bootstrap: str,
+    partitions: int,
+    *,
+    topics: Iterable[str] = ALL_TOPICS,
+    replication_factor: int = 1,
+    within: float = 30.0,
+) -> list[str]:
+    """Create missing topics with `partitions` partitions; return the names created."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415 - heavy import
+
+    wanted = list(dict.fromkeys(topics))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(within * 1000))
+    try:
+        async with asyncio.timeout(within):
+            await admin.start()
+            counts = await _partition_counts(admin)
+            # Check before creating anything: a wrong existing layout must not be extended.
+            _check_inputs(counts, partitions)
+            missing = [t for t in wanted if t not in counts]
+            if missing:
+                response = await admin.create_topics(
+                    [NewTopic(t, partitions, replication_factor) for t in missing],
+                    timeout_ms=int(within * 1000),
+                )
+                for item in response.to_object()["topic_errors"]:
+                    code = item["error_code"]
+                    if code not in (0, _TOPIC_ALREADY_EXISTS):
+                        message = item.get("error_message") or f"error code {code}"
+                        raise TopicLayoutError(f"could not create topic {item['topic']}: {message}")
+            # CreateTopics returns before every broker's metadata cache has the topic; wait
+            # until metadata lists all of them so callers can produce at once.
+            while True:
+                counts = await _partition_counts(admin)
+                if all(t in counts for t in wanted):
+                    break
+                await asyncio.sleep(0.1)
+            _check_inputs(counts, partitions)
+            return missing
+    except TimeoutError:
+        raise TopicLayoutError(
+            f"Kafka at {bootstrap} did not confirm topics {', '.join(wanted)} within {within:.0f} s"
+        ) from None
+    finally:
+        await admin.close()
