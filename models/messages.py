@@ -1,0 +1,522 @@
+"""Messages of the public contract (shared/CONTRACT.md) plus the project's own system events.
+
+Commands have imperative names (``AdjustPoints``), events past-tense ones (``OrderPaid``).
+Every message is the envelope with a typed ``data``; ``parse_message`` turns raw input into one
+of ``InputMessage`` or raises a single ``MessageError`` whose text tells the sender what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from models.outputs import (
+    NOTIFICATION_KINDS,
+    Cause,
+    DeadLetter,
+    NotificationKind,
+    NotificationRequested,
+    NotificationRequestedData,
+    OutputEnvelope,
+    OutputMessage,
+    RewardGranted,
+    RewardGrantedData,
+    RewardRedeemed,
+    RewardRedeemedData,
+    RewardRevoked,
+    RewardRevokedData,
+    TierChanged,
+    TierChangedData,
+    derive_id,
+    to_json,
+)
+from models.values import (
+    Batch,
+    CalendarDate,
+    CurrencyCode,
+    DomainModel,
+    EmailAddress,
+    ExtendedValue,
+    Identifier,
+    JsonFloat,
+    Money,
+    Name,
+    NonNegativeInt,
+    Note,
+    PositiveInt,
+    Timestamp,
+    explain,
+)
+
+DEFAULT_STAMPS_NOTE = "Manual adjustment"
+GROUP_PREFIX = "group:"
+SYSTEM_SOURCE = "system"
+
+__all__ = [  # outputs live in models.outputs; re-exported so messages are found in one place
+    "NOTIFICATION_KINDS",
+    "Cause",
+    "DeadLetter",
+    "NotificationKind",
+    "NotificationRequested",
+    "NotificationRequestedData",
+    "OutputEnvelope",
+    "OutputMessage",
+    "RewardGranted",
+    "RewardGrantedData",
+    "RewardRedeemed",
+    "RewardRedeemedData",
+    "RewardRevoked",
+    "RewardRevokedData",
+    "TierChanged",
+    "TierChangedData",
+    "derive_id",
+    "to_json",
+]
+
+
+def _nonzero(unit: str) -> AfterValidator:
+    def check(value: int) -> int:
+        if value == 0:
+            raise PydanticCustomError(
+                "delta_zero",
+                "must not be 0; send a positive number to add {unit} or a negative one to remove"
+                " them",
+                {"unit": unit},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+PointsDelta = Annotated[int, Field(strict=True), _nonzero("points")]
+"""A signed, non-zero whole number of points."""
+StampsDelta = Annotated[int, Field(strict=True), _nonzero("stamps")]
+"""A signed, non-zero whole number of stamps."""
+
+
+class Envelope(DomainModel):
+    """Fields every message carries; subclasses fix ``type`` and type ``data``."""
+
+    id: Identifier
+    customer_id: Identifier
+    occurred_at: Timestamp
+    source: str | None = None
+    actor: str | None = None
+    batch: Batch | None = None
+
+
+# --- loyalty.customers -------------------------------------------------------------------
+
+
+class CustomerUpsertedData(DomainModel):
+    """Profile of a customer; ``groups`` (project addition) replaces the groups when given."""
+
+    email: EmailAddress
+    first_name: str | None = None
+    last_name: str | None = None
+    accepts_email: StrictBool = True
+    groups: tuple[Name, ...] | None = None
+
+    @property
+    def email_key(self) -> str:
+        """Return the email as compared for uniqueness (case-insensitive)."""
+        return self.email.strip().casefold()
+
+
+class CustomerUpserted(Envelope):
+    """A customer was created or updated at the source."""
+
+    type: Literal["customer.upserted"] = "customer.upserted"
+    data: CustomerUpsertedData
+
+
+class CustomerRemovedData(DomainModel):
+    reason: Note | None = None
+
+
+class CustomerRemoved(Envelope):
+    """A customer left the program: no more earning or email; history is kept."""
+
+    type: Literal["customer.removed"] = "customer.removed"
+    data: CustomerRemovedData = CustomerRemovedData()
+
+
+# --- loyalty.orders ----------------------------------------------------------------------
+
+
+class OrderItem(DomainModel):
+    sku: Name
+    quantity: PositiveInt
+    unit_price: Money
+    product_id: str | None = None
+    categories: tuple[str, ...] = ()
+
+
+class OrderPaidData(DomainModel):
+    order_id: Identifier
+    total: Money
+    currency: CurrencyCode
+    items: tuple[OrderItem, ...] = ()
+    extended_fields: dict[str, ExtendedValue] = Field(default_factory=dict)
+
+
+class OrderPaid(Envelope):
+    """An order was paid: it earns points and stamps and counts toward the tier."""
+
+    type: Literal["order.paid"] = "order.paid"
+    data: OrderPaidData
+
+
+class RefundItem(DomainModel):
+    sku: Name
+    quantity: PositiveInt
+
+
+class OrderRefundedData(DomainModel):
+    """A refund: ``amount`` or ``items`` for a partial one, neither for the whole order."""
+
+    order_id: Identifier
+    refund_id: Identifier
+    amount: Money | None = None
+    items: Annotated[tuple[RefundItem, ...], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _amount_xor_items(self) -> OrderRefundedData:
+        if self.amount is not None and self.items is not None:
+            raise PydanticCustomError(
+                "refund_ambiguous",
+                "send either amount or items, not both (neither refunds the whole order)",
+                {},
+            )
+        if self.amount is not None and self.amount == 0:
+            raise PydanticCustomError(
+                "refund_zero",
+                "amount must be greater than 0; omit it to refund the whole order",
+                {},
+            )
+        return self
+
+    @property
+    def is_full(self) -> bool:
+        """Return whether this refund reverses the whole order."""
+        return self.amount is None and self.items is None
+
+
+class OrderRefunded(Envelope):
+    """An order was refunded, wholly or partly: what it earned is reversed pro rata."""
+
+    type: Literal["order.refunded"] = "order.refunded"
+    data: OrderRefundedData
+
+
+class OrderCancelledData(DomainModel):
+    order_id: Identifier
+
+
+class OrderCancelled(Envelope):
+    """An order was cancelled: everything it earned is reversed."""
+
+    type: Literal["order.cancelled"] = "order.cancelled"
+    data: OrderCancelledData
+
+
+# --- loyalty.adjustments (commands) ------------------------------------------------------
+
+
+class AdjustPointsData(DomainModel):
+    delta: PointsDelta
+    internal_note: Note | None = None
+    customer_note: Note | None = None
+    expires_in_months: PositiveInt | None = None
+
+
+class AdjustPoints(Envelope):
+    """Add or remove points by hand; optional expiry in months; sends no email."""
+
+    type: Literal["points.adjust"] = "points.adjust"
+    data: AdjustPointsData
+
+
+class AdjustStampsData(DomainModel):
+    delta: StampsDelta
+    internal_note: Note | None = None
+    customer_note: Note = DEFAULT_STAMPS_NOTE
+
+
+class AdjustStamps(Envelope):
+    """Add or remove stamps by hand (the balance never goes below zero)."""
+
+    type: Literal["stamps.adjust"] = "stamps.adjust"
+    data: AdjustStampsData
+
+
+class RedeemRewardData(DomainModel):
+    reward_id: Name
+    internal_note: Note | None = None
+
+
+class RedeemReward(Envelope):
+    """Spend points or stamps on a catalog reward; refused when the balance is short."""
+
+    type: Literal["reward.redeem"] = "reward.redeem"
+    data: RedeemRewardData
+
+
+class RevokeRewardData(DomainModel):
+    grant_id: Identifier
+    internal_note: Note | None = None
+
+
+class RevokeReward(Envelope):
+    """Remove an issued, unused reward."""
+
+    type: Literal["reward.revoke"] = "reward.revoke"
+    data: RevokeRewardData
+
+
+# --- loyalty.tier-commands ---------------------------------------------------------------
+
+
+class ChangeTierData(DomainModel):
+    """Manual tier change; ``None`` for notify/entry_rewards means "the default" (see rules)."""
+
+    tier: Name
+    notify: StrictBool | None = None
+    entry_rewards: StrictBool | None = None
+    internal_note: Note | None = None
+
+
+class ChangeTier(Envelope):
+    """Put the customer in a tier now (manual change, or one row of a tier import)."""
+
+    type: Literal["tier.change"] = "tier.change"
+    data: ChangeTierData
+
+
+class FixedDateExpiry(DomainModel):
+    """The tier ends on this calendar date (start of the day, UTC)."""
+
+    kind: Literal["fixed_date"]
+    date: CalendarDate
+
+
+def _needs_days_or_months(days: int | None, months: int | None) -> None:
+    if days is None and months is None:
+        raise PydanticCustomError("expiry_length", "give days, months or both", {})
+
+
+class DurationExpiry(DomainModel):
+    """The tier ends this long after the change."""
+
+    kind: Literal["duration"]
+    days: NonNegativeInt | None = None
+    months: NonNegativeInt | None = None
+
+    @model_validator(mode="after")
+    def _length(self) -> DurationExpiry:
+        _needs_days_or_months(self.days, self.months)
+        if not (self.days or self.months):
+            raise PydanticCustomError("expiry_length", "days and months must not both be 0", {})
+        return self
+
+
+class AfterFieldDateExpiry(DomainModel):
+    """The tier ends this long after a date found in an extended field (none: on that date)."""
+
+    kind: Literal["after_field_date"]
+    field: Name
+    days: NonNegativeInt | None = None
+    months: NonNegativeInt | None = None
+
+
+class DurationFromFieldExpiry(DomainModel):
+    """The tier lasts as many days or months as the number in an extended field."""
+
+    kind: Literal["duration_from_field"]
+    field: Name
+    unit: Literal["days", "months"]
+
+
+Expiry = Annotated[
+    FixedDateExpiry | DurationExpiry | AfterFieldDateExpiry | DurationFromFieldExpiry,
+    Field(discriminator="kind"),
+]
+"""How long a tier set by ``tier.manage`` lasts."""
+
+
+class ManageTierData(DomainModel):
+    """Upgrade, downgrade or renew; ``specific`` names the tier, ``rules`` lets the rules pick."""
+
+    action: Literal["upgrade", "downgrade", "renew"]
+    strategy: Literal["specific", "rules"]
+    tier: Name | None = None
+    expiry: Expiry | None = None
+    notify: StrictBool | None = None
+    entry_rewards: StrictBool | None = None
+    extended_fields: dict[str, ExtendedValue] = Field(default_factory=dict)
+    group_id: Name | None = None
+    internal_note: Note | None = None
+
+    @model_validator(mode="after")
+    def _tier_matches_strategy(self) -> ManageTierData:
+        if self.strategy == "specific" and self.tier is None:
+            raise PydanticCustomError(
+                "tier_required",
+                "strategy 'specific' needs a tier; name one, or use strategy 'rules'",
+                {},
+            )
+        if self.strategy == "rules" and self.tier is not None:
+            raise PydanticCustomError(
+                "tier_unexpected",
+                "strategy 'rules' picks the tier itself; drop tier or use strategy 'specific'",
+                {},
+            )
+        return self
+
+
+class ManageTier(Envelope):
+    """Manage-tier action for one customer or, with ``group_id``, every member of a group."""
+
+    type: Literal["tier.manage"] = "tier.manage"
+    data: ManageTierData
+
+    @model_validator(mode="after")
+    def _group_key(self) -> ManageTier:
+        group_id = self.data.group_id
+        if group_id is not None and self.customer_id != GROUP_PREFIX + group_id:
+            raise PydanticCustomError(
+                "group_key",
+                "customer_id: must be '{expected}' when data.group_id is set",
+                {"expected": GROUP_PREFIX + group_id},
+            )
+        if group_id is None and self.customer_id.startswith(GROUP_PREFIX):
+            raise PydanticCustomError(
+                "group_key",
+                "data.group_id: is required when customer_id starts with 'group:'",
+                {},
+            )
+        return self
+
+
+# --- project-owned system events (source "system"; not in the public contract) -----------
+
+
+class ExpireTierData(DomainModel):
+    """Fires at ``due_at``; a no-op unless the customer's tier really ends by then."""
+
+    due_at: Timestamp
+    tier: Name | None = None
+
+
+class ExpireTier(Envelope):
+    """Internal: a temporary tier or membership period ends (time as data, invariant 7)."""
+
+    type: Literal["tier.expire"] = "tier.expire"
+    data: ExpireTierData
+
+
+class ExpirePointsData(DomainModel):
+    """Fires at ``due_at``; expires every points lot whose expiry is at or before it."""
+
+    due_at: Timestamp
+
+
+class ExpirePoints(Envelope):
+    """Internal: earned or adjusted points reach their expiry (time as data, invariant 7)."""
+
+    type: Literal["points.expire"] = "points.expire"
+    data: ExpirePointsData
+
+
+InputMessage = Annotated[
+    CustomerUpserted
+    | CustomerRemoved
+    | OrderPaid
+    | OrderRefunded
+    | OrderCancelled
+    | AdjustPoints
+    | AdjustStamps
+    | RedeemReward
+    | RevokeReward
+    | ChangeTier
+    | ManageTier
+    | ExpireTier
+    | ExpirePoints,
+    Field(discriminator="type"),
+]
+"""Every message the rules accept."""
+
+SYSTEM_TYPES = frozenset({"tier.expire", "points.expire"})
+
+INPUT_TYPES: tuple[str, ...] = (
+    "customer.upserted",
+    "customer.removed",
+    "order.paid",
+    "order.refunded",
+    "order.cancelled",
+    "points.adjust",
+    "stamps.adjust",
+    "reward.redeem",
+    "reward.revoke",
+    "tier.change",
+    "tier.manage",
+    "tier.expire",
+    "points.expire",
+)
+_EXPIRY_KINDS = frozenset({"fixed_date", "duration", "after_field_date", "duration_from_field"})
+_TAGS = frozenset(INPUT_TYPES) | _EXPIRY_KINDS
+_INPUT_ADAPTER: TypeAdapter[InputMessage] = TypeAdapter(InputMessage)
+
+
+class MessageError(ValueError):
+    """A message that cannot be accepted; ``code`` is stable, ``message`` says what to fix."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MessageError("invalid_json", f"{name} is not a JSON number; send a finite number")
+
+
+def _decode(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MessageError("invalid_encoding", f"message is not UTF-8: {exc}") from None
+    try:
+        value = json.loads(raw, parse_float=JsonFloat, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise MessageError("invalid_json", f"message is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise MessageError("invalid_json", "message must be one JSON object (the envelope)")
+    return value
+
+
+def parse_message(raw: bytes | str | Mapping[str, Any]) -> InputMessage:
+    """Parse and validate one input message, or raise ``MessageError`` saying what to fix."""
+    value = _decode(raw)
+    kind = value.get("type")
+    if kind not in INPUT_TYPES:
+        got = "no type" if kind is None else f"unknown type {kind!r}"
+        raise MessageError("unknown_type", f"type: {got}; known types: {', '.join(INPUT_TYPES)}")
+    try:
+        return _INPUT_ADAPTER.validate_python(value)
+    except ValidationError as exc:
+        raise MessageError("invalid_message", explain(exc, skip=_TAGS)) from None

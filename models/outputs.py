@@ -1,0 +1,195 @@
+"""Output messages (tier changes, rewards, notifications), dead-letter records and their ids.
+
+Outputs use the input envelope; their ``id`` comes from ``derive_id`` over the cause, so a
+replay produces the same ids and downstream consumers can deduplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, JsonValue
+
+from models.values import Batch, DomainModel, Identifier, Name, NonNegativeInt, Timestamp
+
+MAX_ID_LENGTH = 200
+ENGINE_SOURCE = "loyalty"
+
+NotificationKind = Literal[
+    "tier_changed", "reward_granted", "reward_redeemed", "reward_revoked", "points_expired"
+]
+"""Kinds of email the notifier renders; the program's ``emails`` toggles use the same names."""
+
+NOTIFICATION_KINDS: tuple[NotificationKind, ...] = (
+    "tier_changed",
+    "reward_granted",
+    "reward_redeemed",
+    "reward_revoked",
+    "points_expired",
+)
+
+
+def derive_id(cause_id: str, kind: str, *parts: str | int) -> str:
+    """Return a deterministic output id from the cause's id, the output kind and extra parts."""
+    readable = ":".join([cause_id, kind, *(str(part) for part in parts)])
+    if len(readable) <= MAX_ID_LENGTH:
+        return readable
+    # Too long to read anyway: keep a recognisable prefix and make it unique with a hash.
+    digest = hashlib.sha256(readable.encode("utf-8")).hexdigest()[:32]
+    return f"{kind}:{digest}:{cause_id}"[:MAX_ID_LENGTH]
+
+
+def to_json(model: BaseModel) -> bytes:
+    """Serialise a message as the contract's JSON: money as strings, timestamps RFC 3339 UTC."""
+    return model.model_dump_json().encode("utf-8")
+
+
+class Cause(DomainModel):
+    """The input message that led to an output."""
+
+    type: str
+    id: Identifier
+
+
+class OutputEnvelope(DomainModel):
+    """Envelope of outputs; ``occurred_at`` is the ``now`` the rules were given."""
+
+    id: Identifier
+    customer_id: Identifier
+    occurred_at: Timestamp
+    source: str = ENGINE_SOURCE
+    actor: str | None = None
+    batch: Batch | None = None
+
+
+class TierChangedData(DomainModel):
+    """One real tier change; ``None`` for a tier means "no tier"."""
+
+    from_tier: str | None
+    to_tier: str | None
+    direction: Literal["up", "down", "renew", "expire"]
+    cause: Cause
+    expires_at: Timestamp | None = None
+    program_version: str
+    notified: bool
+    entry_rewards_granted: tuple[str, ...] = ()
+
+
+class TierChanged(OutputEnvelope):
+    """The customer's tier changed (on loyalty.tier-changes)."""
+
+    type: Literal["tier.changed"] = "tier.changed"
+    data: TierChangedData
+
+
+class RewardGrantedData(DomainModel):
+    grant_id: Identifier
+    reward_id: Name
+    reason: Literal["entry", "redeem", "stamp_card", "manual"]
+    cause: Cause
+    tier: str | None = None
+    points_spent: NonNegativeInt = 0
+    stamps_spent: NonNegativeInt = 0
+
+
+class RewardGranted(OutputEnvelope):
+    """A reward was issued to the customer (entry reward, redemption or full stamp card)."""
+
+    type: Literal["reward.granted"] = "reward.granted"
+    data: RewardGrantedData
+
+
+class RewardRedeemedData(DomainModel):
+    grant_id: Identifier
+    reward_id: Name
+    cause: Cause
+    points_spent: NonNegativeInt = 0
+    stamps_spent: NonNegativeInt = 0
+
+
+class RewardRedeemed(OutputEnvelope):
+    """The customer spent points or stamps on a catalog reward."""
+
+    type: Literal["reward.redeemed"] = "reward.redeemed"
+    data: RewardRedeemedData
+
+
+class RewardRevokedData(DomainModel):
+    grant_id: Identifier
+    reward_id: Name
+    cause: Cause
+
+
+class RewardRevoked(OutputEnvelope):
+    """An issued, unused reward was removed."""
+
+    type: Literal["reward.revoked"] = "reward.revoked"
+    data: RewardRevokedData
+
+
+class NotificationRequestedData(DomainModel):
+    """What the notifier needs to render and send one email."""
+
+    kind: NotificationKind
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    cause: Cause
+    template_data: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """Return the customer's display name, empty when unknown."""
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class NotificationRequested(OutputEnvelope):
+    """Ask the notifier to email the customer (on loyalty.notifications)."""
+
+    type: Literal["notification.requested"] = "notification.requested"
+    data: NotificationRequestedData
+
+
+OutputMessage = Annotated[
+    TierChanged | RewardGranted | RewardRedeemed | RewardRevoked | NotificationRequested,
+    Field(discriminator="type"),
+]
+"""Every message the rules emit."""
+
+
+class DeadLetter(DomainModel):
+    """A rejected input as written to loyalty.dead-letter; ``id`` is topic:partition:offset."""
+
+    id: Identifier
+    topic: str
+    partition: NonNegativeInt
+    offset: NonNegativeInt
+    key: str | None
+    value: str
+    error_code: str
+    error_message: str
+
+    @classmethod
+    def for_record(
+        cls,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        error_code: str,
+        error_message: str,
+    ) -> DeadLetter:
+        """Build the record for a raw Kafka record; undecodable bytes are kept escaped."""
+        return cls(
+            id=f"{topic}:{partition}:{offset}",
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=None if key is None else key.decode("utf-8", errors="backslashreplace"),
+            value="" if value is None else value.decode("utf-8", errors="backslashreplace"),
+            error_code=error_code,
+            error_message=error_message,
+        )

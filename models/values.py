@@ -1,0 +1,281 @@
+"""Value types shared by messages, program and state: money, timestamps, ids, the frozen base."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+MONEY_MAX_DECIMALS = 4
+MONEY_HINT = 'money must be a decimal string like "129.90"'
+TIMESTAMP_HINT = "must be an RFC 3339 timestamp with an offset, like 2025-03-01T12:00:00Z"
+
+
+class DomainModel(BaseModel):
+    """Base of every domain model: immutable, unknown fields ignored (forward compatible)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class JsonFloat(Decimal):
+    """A JSON number written with a fraction or exponent, kept exact; money refuses it."""
+
+
+def _money(value: Any) -> Decimal:
+    # Floats (and JSON numbers) are refused: money crosses the wire as a string, exactly.
+    if isinstance(value, bool | int | float | JsonFloat):
+        raise PydanticCustomError(
+            "money_type", MONEY_HINT + " (got a number: {value})", {"value": value}
+        )
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            raise PydanticCustomError(
+                "money_format", MONEY_HINT + " (got {value!r})", {"value": value}
+            ) from None
+    else:
+        raise PydanticCustomError("money_type", MONEY_HINT, {})
+    if not amount.is_finite():
+        raise PydanticCustomError(
+            "money_format", MONEY_HINT + " (got {value!r})", {"value": str(value)}
+        )
+    if amount < 0:
+        raise PydanticCustomError(
+            "money_negative", "must not be negative (got {value})", {"value": str(amount)}
+        )
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MONEY_MAX_DECIMALS:
+        raise PydanticCustomError(
+            "money_decimals",
+            "at most {max} decimal places are allowed (got {value})",
+            {"max": MONEY_MAX_DECIMALS, "value": str(amount)},
+        )
+    return amount
+
+
+def format_decimal(value: Decimal) -> str:
+    """Return a decimal as a plain string, never in exponent notation."""
+    return format(value, "f")
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money),
+    PlainSerializer(format_decimal, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^\d+(\.\d{1,4})?$", "examples": ["129.90"]},
+        mode="validation",
+    ),
+]
+"""A non-negative amount of money: a decimal string on the wire, ``Decimal`` in code."""
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise PydanticCustomError(
+                "timestamp_format", TIMESTAMP_HINT + " (got {value!r})", {"value": value}
+            ) from None
+    elif isinstance(value, datetime):
+        parsed = value
+    else:
+        raise PydanticCustomError("timestamp_type", TIMESTAMP_HINT, {})
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise PydanticCustomError(
+            "timestamp_naive",
+            "timestamp has no UTC offset; add one, like 2025-03-01T12:00:00Z or +02:00",
+            {},
+        )
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Return an aware datetime as RFC 3339 in UTC with a ``Z`` suffix."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="validation"),
+]
+"""A timezone-aware instant, normalised to UTC; naive timestamps are refused."""
+
+
+def _calendar_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise PydanticCustomError(
+        "date_format", "must be a date like 2026-01-31 (got {value!r})", {"value": value}
+    )
+
+
+CalendarDate = Annotated[
+    date,
+    BeforeValidator(_calendar_date),
+    WithJsonSchema({"type": "string", "format": "date"}, mode="validation"),
+]
+"""A calendar date written ``YYYY-MM-DD``."""
+
+
+def _exact_number(value: Any) -> Any:
+    # JSON numbers with a fraction become Decimal so extended fields never carry float noise.
+    if isinstance(value, JsonFloat):
+        return Decimal(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PydanticCustomError("number_finite", "numbers must be finite", {})
+        return Decimal(repr(value))
+    return value
+
+
+ExtendedValue = Annotated[
+    str | bool | int | Decimal,
+    BeforeValidator(_exact_number),
+    PlainSerializer(lambda v: format_decimal(v) if isinstance(v, Decimal) else v, when_used="json"),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}, mode="validation"),
+]
+"""An extended-field value: string, boolean, integer or exact decimal number."""
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+"""An id, 1-200 characters."""
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+"""A short non-blank name (tier, reward, sku ...)."""
+
+Note = Annotated[str, StringConstraints(max_length=2000)]
+"""A free-text note."""
+
+PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
+
+
+class Batch(DomainModel):
+    """Where a command came from in a bulk import; imports send no email by default."""
+
+    id: Identifier
+    row: NonNegativeInt
+    suppress_notifications: StrictBool = True
+
+
+def _pattern(regex: str, hint: str) -> AfterValidator:
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise PydanticCustomError("format", hint + " (got {value!r})", {"value": value})
+        return value
+
+    return AfterValidator(check)
+
+
+CurrencyCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    _pattern(r"[A-Z]{3}", "must be a 3-letter ISO 4217 currency code in capitals, like EUR"),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"}, mode="validation"),
+]
+"""An ISO 4217 currency code such as ``EUR``."""
+
+EmailAddress = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=320),
+    _pattern(r"[^@\s]+@[^@\s]+", "must be an email address like ana@example.com"),
+]
+"""An email address (only its shape is checked; delivery proves the rest)."""
+
+
+# Plainer wording for pydantic's built-in errors; our own validators already speak plainly.
+_PLAIN_MESSAGES = {
+    "missing": "is required",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object (a mapping)",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "extra_forbidden": "is not a known setting; check its spelling",
+    "decimal_parsing": "must be a number",
+    "decimal_type": "must be a number",
+}
+_BOUNDS = {
+    "greater_than_equal": ">=",
+    "greater_than": ">",
+    "less_than_equal": "<=",
+    "less_than": "<",
+}
+
+
+def _location(loc: tuple[int | str, ...], skip: frozenset[str]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in skip or "[" in part or "function" in part:
+            continue  # a union member's tag or a validator step, not a key the sender wrote
+        else:
+            path += f".{part}" if path else part
+    return path
+
+
+def _plain(error: Any) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    if kind in _BOUNDS:
+        limit = next(iter(ctx.values()), "?")
+        return f"must be {_BOUNDS[kind]} {limit}"
+    if kind in {"literal_error", "enum"}:
+        return str(error["msg"]).replace("Input should be", "must be")
+    if kind == "union_tag_invalid":
+        return f"unknown {ctx['discriminator']} {ctx['tag']}; one of {ctx['expected_tags']}"
+    if kind == "union_tag_not_found":
+        return f"{ctx['discriminator']} is required"
+    if kind in {"too_short", "too_long", "string_too_short", "string_too_long"}:
+        return (
+            str(error["msg"])
+            .replace("Value should have", "must have")
+            .replace("String should have", "must have")
+        )
+    return _PLAIN_MESSAGES.get(kind, str(error["msg"]))
+
+
+def explain(exc: ValidationError, *, skip: frozenset[str] = frozenset()) -> str:
+    """Return every problem of a validation error as ``path: what is wrong``, joined by ``;``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = _location(tuple(error["loc"]), skip)
+        text = _plain(error)
+        problems.append(f"{where}: {text}" if where else text)
+    return "; ".join(problems)
