@@ -33,6 +33,12 @@ class DomainModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class ConfigModel(DomainModel):
+    """Base of program-file sections: unknown keys are refused so a misspelt setting is caught."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
 class JsonFloat(Decimal):
     """A JSON number written with a fraction or exponent, kept exact; money refuses it."""
 
@@ -145,7 +151,8 @@ CalendarDate = Annotated[
 """A calendar date written ``YYYY-MM-DD``."""
 
 
-def _exact_number(value: Any) -> Any:
+def exact_number(value: Any) -> Any:
+    """Turn float-like numbers into exact decimals; leave everything else as it is."""
     # JSON numbers with a fraction become Decimal so extended fields never carry float noise.
     if isinstance(value, JsonFloat):
         return Decimal(value)
@@ -158,7 +165,7 @@ def _exact_number(value: Any) -> Any:
 
 ExtendedValue = Annotated[
     str | bool | int | Decimal,
-    BeforeValidator(_exact_number),
+    BeforeValidator(exact_number),
     PlainSerializer(lambda v: format_decimal(v) if isinstance(v, Decimal) else v, when_used="json"),
     WithJsonSchema({"type": ["string", "number", "boolean"]}, mode="validation"),
 ]

@@ -1,0 +1,402 @@
+"""The loyalty program configuration: one YAML file, validated at load, versioned by content.
+
+Rules stated here (the rules modules rely on them):
+
+- Points for an order are ``total * points_per_currency_unit * tier points_multiplier``, rounded
+  once per order with ``earn.rounding`` (default ``floor``).
+- Tiers are kept in ascending rank. A customer holds the highest-ranked tier whose threshold
+  they reach on that tier's metric within the qualification period. When the lowest tier has
+  threshold 0 it is the base tier every active customer holds; otherwise a customer who reaches
+  no threshold has no tier (``None``).
+- ``version`` is a hash of the canonical (validated, defaults filled) content, so reformatting
+  the YAML keeps the version and any change of meaning changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from functools import cached_property
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from models.automations import Automation
+from models.outputs import NotificationKind
+from models.values import (
+    ConfigModel,
+    CurrencyCode,
+    Name,
+    NonNegativeInt,
+    PositiveInt,
+    exact_number,
+    explain,
+    format_decimal,
+)
+
+Metric = Literal["points_earned", "amount_spent", "orders"]
+Rounding = Literal["floor", "half_up", "half_even", "ceil"]
+_ROUNDING = {
+    "floor": ROUND_FLOOR,
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "ceil": ROUND_CEILING,
+}
+
+
+class ProgramError(ValueError):
+    """The program file is invalid; the message names the path of every bad key."""
+
+
+class UnknownNameError(LookupError):
+    """A tier or reward name that the program does not define; the message lists known ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _non_negative_decimal(value: Any) -> Decimal:
+    number = exact_number(value)
+    if isinstance(number, bool) or not isinstance(number, int | Decimal | str):
+        raise PydanticCustomError("number", "must be a number like 1 or 0.5", {})
+    try:
+        result = Decimal(number)
+    except ArithmeticError:
+        raise PydanticCustomError("number", "must be a number like 1 or 0.5", {}) from None
+    if not result.is_finite() or result < 0:
+        raise PydanticCustomError("number", "must be a number >= 0", {})
+    return result
+
+
+Quantity = Annotated[Decimal, BeforeValidator(_non_negative_decimal)]
+"""A non-negative decimal in the program file; YAML numbers are read exactly."""
+
+
+class EarnRules(ConfigModel):
+    points_per_currency_unit: Quantity
+    rounding: Rounding = "floor"
+    points_expire_after_months: PositiveInt | None = None
+
+    def points_for(self, amount: Decimal, multiplier: Decimal = Decimal(1)) -> int:
+        """Return the points an order of ``amount`` earns, rounded once per order."""
+        raw = amount * self.points_per_currency_unit * multiplier
+        return int(raw.quantize(Decimal(1), rounding=_ROUNDING[self.rounding]))
+
+
+class StampRules(ConfigModel):
+    """Stamps per order, or per qualifying item (by sku or category; none listed: every item)."""
+
+    mode: Literal["per_order", "per_qualifying_item"] = "per_order"
+    stamps_per_order: PositiveInt = 1
+    stamps_per_item: PositiveInt = 1
+    qualifying_skus: tuple[Name, ...] = ()
+    qualifying_categories: tuple[Name, ...] = ()
+    min_order_value: Quantity = Decimal(0)
+    card_size: PositiveInt | None = None
+    card_reward: Name | None = None
+
+    def qualifies(self, sku: str, categories: tuple[str, ...]) -> bool:
+        """Return whether an item with this sku and categories earns stamps."""
+        if not self.qualifying_skus and not self.qualifying_categories:
+            return True
+        return sku in self.qualifying_skus or any(
+            category in self.qualifying_categories for category in categories
+        )
+
+
+class Tier(ConfigModel):
+    name: Name
+    rank: NonNegativeInt
+    metric: Metric = "points_earned"
+    threshold: Quantity
+    entry_rewards: tuple[Name, ...] = ()
+    benefits: tuple[str, ...] = ()
+    points_multiplier: Quantity = Decimal(1)
+
+
+def _period(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"kind": value}
+    if isinstance(value, Mapping) and set(value) == {"rolling_months"}:
+        return {"kind": "rolling_months", "months": value["rolling_months"]}
+    return value
+
+
+class QualificationPeriodModel(ConfigModel):
+    """Which activity counts toward a tier: all of it, this calendar year, or the last N months."""
+
+    kind: Literal["lifetime", "calendar_year", "rolling_months"]
+    months: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _months_for_rolling(self) -> QualificationPeriodModel:
+        if (self.kind == "rolling_months") != (self.months is not None):
+            raise PydanticCustomError(
+                "period",
+                "write lifetime, calendar_year or {{rolling_months: N}} with N >= 1",
+                {},
+            )
+        return self
+
+
+QualificationPeriod = Annotated[QualificationPeriodModel, BeforeValidator(_period)]
+
+
+class MembershipPeriod(ConfigModel):
+    """How long a tier, once reached or set by hand, is kept whatever the spend."""
+
+    months: PositiveInt
+
+
+class EmailToggles(ConfigModel):
+    """Which emails the program sends; a command may still turn its own email off."""
+
+    tier_changed: bool = True
+    reward_granted: bool = True
+    reward_redeemed: bool = True
+    reward_revoked: bool = False
+    points_expired: bool = False
+
+    def enabled(self, kind: NotificationKind) -> bool:
+        """Return whether emails of this kind are on."""
+        return bool(getattr(self, kind))
+
+
+class Reward(ConfigModel):
+    """A catalog reward: bought with points or stamps, or neither (entry or card rewards only)."""
+
+    reward_id: Name
+    name: Name
+    description: str | None = None
+    cost_points: PositiveInt | None = None
+    cost_stamps: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _one_cost(self) -> Reward:
+        if self.cost_points is not None and self.cost_stamps is not None:
+            raise PydanticCustomError(
+                "reward_cost", "give cost_points or cost_stamps, not both", {}
+            )
+        return self
+
+
+def _known(kind: str, names: list[str]) -> str:
+    return f"known {kind}: {', '.join(names) if names else '(none)'}"
+
+
+class Program(ConfigModel):
+    """The program in force; ``tiers`` in ascending rank, every reference checked at load."""
+
+    name: str = "Loyalty program"
+    currency: CurrencyCode
+    earn: EarnRules
+    stamps: StampRules | None = None
+    tiers: tuple[Tier, ...] = ()
+    qualification_period: QualificationPeriod = QualificationPeriodModel(kind="lifetime")
+    membership_period: MembershipPeriod | None = None
+    emails: EmailToggles = EmailToggles()
+    rewards: tuple[Reward, ...] = ()
+    groups: dict[Name, str] = Field(default_factory=dict)
+    automations: tuple[Automation, ...] = ()
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Program:
+        problems = [*self._tier_problems(), *self._reference_problems()]
+        if problems:
+            raise PydanticCustomError("program", "; ".join(problems), {})
+        # Sorted only after the checks, so error paths count tiers as the file lists them.
+        object.__setattr__(self, "tiers", tuple(sorted(self.tiers, key=lambda t: t.rank)))
+        return self
+
+    def _tier_problems(self) -> list[str]:
+        problems = []
+        seen_names: dict[str, int] = {}
+        seen_ranks: dict[int, int] = {}
+        for index, tier in enumerate(self.tiers):
+            key = tier.name.casefold()
+            if key in seen_names:
+                problems.append(
+                    f"tiers[{index}].name: {tier.name!r} is already used by "
+                    f"tiers[{seen_names[key]}]; tier names must be unique (ignoring case)"
+                )
+            seen_names.setdefault(key, index)
+            if tier.rank in seen_ranks:
+                problems.append(
+                    f"tiers[{index}].rank: {tier.rank} is already used by "
+                    f"tiers[{seen_ranks[tier.rank]}]; ranks must be unique"
+                )
+            seen_ranks.setdefault(tier.rank, index)
+        ordered = sorted(enumerate(self.tiers), key=lambda pair: pair[1].rank)
+        for metric in sorted({tier.metric for tier in self.tiers}):
+            same = [pair for pair in ordered if pair[1].metric == metric]
+            for (_, lower), (index, higher) in pairwise(same):
+                if higher.threshold <= lower.threshold:
+                    problems.append(
+                        f"tiers[{index}].threshold: {higher.name} "
+                        f"({format_decimal(higher.threshold)}) must be above {lower.name} "
+                        f"({format_decimal(lower.threshold)}), the next lower tier on {metric}"
+                    )
+        return problems
+
+    def _reference_problems(self) -> list[str]:
+        rewards = [reward.reward_id for reward in self.rewards]
+        tiers = [tier.name.casefold() for tier in self.tiers]
+        tier_names = [tier.name for tier in self.tiers]
+        problems = []
+        seen: set[str] = set()
+        for index, reward in enumerate(self.rewards):
+            if reward.reward_id in seen:
+                problems.append(f"rewards[{index}].reward_id: {reward.reward_id!r} is repeated")
+            seen.add(reward.reward_id)
+        for index, tier in enumerate(self.tiers):
+            for position, reward_id in enumerate(tier.entry_rewards):
+                if reward_id not in seen:
+                    problems.append(
+                        f"tiers[{index}].entry_rewards[{position}]: unknown reward "
+                        f"{reward_id!r}; {_known('rewards', rewards)}"
+                    )
+        card_reward = self.stamps.card_reward if self.stamps else None
+        if card_reward is not None and card_reward not in seen:
+            problems.append(
+                f"stamps.card_reward: unknown reward {card_reward!r}; {_known('rewards', rewards)}"
+            )
+        if self.stamps and (self.stamps.card_reward is None) != (self.stamps.card_size is None):
+            problems.append("stamps: give card_size and card_reward together, or neither")
+        for index, automation in enumerate(self.automations):
+            target = automation.manage_tier.tier
+            if target is not None and target.casefold() not in tiers:
+                problems.append(
+                    f"automations[{index}].manage_tier.tier: unknown tier {target!r}; "
+                    f"{_known('tiers', tier_names)}"
+                )
+        return problems
+
+    @cached_property
+    def version(self) -> str:
+        """Return the content hash: first 12 hex digits of sha256 over the canonical JSON."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        """Return the tier names in ascending rank."""
+        return tuple(tier.name for tier in self.tiers)
+
+    @property
+    def base_tier(self) -> Tier | None:
+        """Return the tier every active customer holds (lowest, threshold 0), if there is one."""
+        if self.tiers and self.tiers[0].threshold == 0:
+            return self.tiers[0]
+        return None
+
+    def find_tier(self, name: str) -> Tier | None:
+        """Return the tier with this name (case-insensitive), or ``None``."""
+        key = name.strip().casefold()
+        return next((tier for tier in self.tiers if tier.name.casefold() == key), None)
+
+    def tier(self, name: str) -> Tier:
+        """Return the tier with this name (case-insensitive) or raise ``UnknownNameError``."""
+        found = self.find_tier(name)
+        if found is None:
+            raise UnknownNameError(
+                f"unknown tier {name!r}; {_known('tiers', list(self.tier_names))}"
+            )
+        return found
+
+    def find_reward(self, reward_id: str) -> Reward | None:
+        """Return the catalog reward with this id, or ``None``."""
+        return next((reward for reward in self.rewards if reward.reward_id == reward_id), None)
+
+    def reward(self, reward_id: str) -> Reward:
+        """Return the catalog reward with this id or raise ``UnknownNameError``."""
+        found = self.find_reward(reward_id)
+        if found is None:
+            known = [reward.reward_id for reward in self.rewards]
+            raise UnknownNameError(f"unknown reward {reward_id!r}; {_known('rewards', known)}")
+        return found
+
+    def qualifying_tier(self, metrics: Mapping[Metric, Decimal | int]) -> Tier | None:
+        """Return the highest-ranked tier whose threshold the metrics reach, or ``None``."""
+        reached = None
+        for tier in self.tiers:
+            if Decimal(metrics.get(tier.metric, 0)) >= tier.threshold:
+                reached = tier
+        return reached
+
+
+def parse_program(source: str | Mapping[str, Any]) -> Program:
+    """Validate a program given as YAML text or an already-loaded mapping."""
+    if isinstance(source, str):
+        try:
+            source = yaml.safe_load(source)
+        except yaml.YAMLError as exc:
+            raise ProgramError(f"not valid YAML: {exc}") from None
+    if not isinstance(source, Mapping):
+        raise ProgramError("the program must be a YAML mapping (currency:, earn:, tiers: ...)")
+    try:
+        return Program.model_validate(dict(source))
+    except ValidationError as exc:
+        raise ProgramError(explain(exc, skip=frozenset({"function-after"}))) from None
+
+
+def load_program(path: Path | str) -> Program:
+    """Read and validate the program file; errors start with the file's path."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProgramError(f"{path}: cannot read the program file: {exc.strerror}") from None
+    try:
+        return parse_program(text)
+    except ProgramError as exc:
+        raise ProgramError(f"{path}: {exc}") from None
+
+
+def program_contract_view(program: Program) -> dict[str, Any]:
+    """Return the program as ``loyalty program show --json`` prints it (CONTRACT.md)."""
+    earn: dict[str, Any] = {
+        "points_per_currency_unit": format_decimal(program.earn.points_per_currency_unit),
+        "rounding": program.earn.rounding,
+    }
+    if program.earn.points_expire_after_months is not None:
+        earn["points_expire_after_months"] = program.earn.points_expire_after_months
+    if program.stamps is not None:
+        stamps = program.stamps
+        if stamps.mode == "per_order":
+            earn["stamps_per_order"] = stamps.stamps_per_order
+        else:
+            earn["stamps_per_qualifying_item"] = stamps.stamps_per_item
+        earn["stamps_min_order_value"] = format_decimal(stamps.min_order_value)
+        if stamps.card_size is not None:
+            earn["stamp_card_size"] = stamps.card_size
+            earn["stamp_card_reward"] = stamps.card_reward
+    rewards = []
+    for reward in program.rewards:
+        entry: dict[str, Any] = {"reward_id": reward.reward_id, "name": reward.name}
+        if reward.cost_points is not None:
+            entry["cost_points"] = reward.cost_points
+        if reward.cost_stamps is not None:
+            entry["cost_stamps"] = reward.cost_stamps
+        rewards.append(entry)
+    return {
+        "version": program.version,
+        "currency": program.currency,
+        "tiers": [
+            {
+                "name": tier.name,
+                "rank": tier.rank,
+                "metric": tier.metric,
+                "threshold": format_decimal(tier.threshold),
+                "entry_rewards": list(tier.entry_rewards),
+            }
+            for tier in program.tiers
+        ],
+        "rewards": rewards,
+        "earn": earn,
+    }
