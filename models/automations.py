@@ -59,9 +59,8 @@ class Condition(ConfigModel):
         if not (self.field in ORDER_FIELDS or self.field.startswith(EXTENDED_PREFIX)):
             raise PydanticCustomError(
                 "condition_field",
-                "field {field!r} is not an order field; use one of {known} or "
-                "extended_fields.<name>",
-                {"field": self.field, "known": ", ".join(ORDER_FIELDS)},
+                "field {field} is not an order field; use one of {known} or extended_fields.<name>",
+                {"field": repr(self.field), "known": ", ".join(ORDER_FIELDS)},
             )
         if (self.op == "in") != isinstance(self.value, tuple):
             raise PydanticCustomError(

@@ -139,7 +139,7 @@ class QualificationPeriodModel(ConfigModel):
         if (self.kind == "rolling_months") != (self.months is not None):
             raise PydanticCustomError(
                 "period",
-                "write lifetime, calendar_year or {{rolling_months: N}} with N >= 1",
+                "write lifetime, calendar_year or {rolling_months: N} with N >= 1",
                 {},
             )
         return self

@@ -56,13 +56,13 @@ def _money(value: Any) -> Decimal:
             amount = Decimal(value.strip())
         except InvalidOperation:
             raise PydanticCustomError(
-                "money_format", MONEY_HINT + " (got {value!r})", {"value": value}
+                "money_format", MONEY_HINT + " (got {value})", {"value": repr(value)}
             ) from None
     else:
         raise PydanticCustomError("money_type", MONEY_HINT, {})
     if not amount.is_finite():
         raise PydanticCustomError(
-            "money_format", MONEY_HINT + " (got {value!r})", {"value": str(value)}
+            "money_format", MONEY_HINT + " (got {value})", {"value": repr(str(value))}
         )
     if amount < 0:
         raise PydanticCustomError(
@@ -101,7 +101,7 @@ def _timestamp(value: Any) -> datetime:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise PydanticCustomError(
-                "timestamp_format", TIMESTAMP_HINT + " (got {value!r})", {"value": value}
+                "timestamp_format", TIMESTAMP_HINT + " (got {value})", {"value": repr(value)}
             ) from None
     elif isinstance(value, datetime):
         parsed = value
@@ -139,7 +139,7 @@ def _calendar_date(value: Any) -> date:
         except ValueError:
             pass
     raise PydanticCustomError(
-        "date_format", "must be a date like 2026-01-31 (got {value!r})", {"value": value}
+        "date_format", "must be a date like 2026-01-31 (got {value})", {"value": repr(value)}
     )
 
 
@@ -197,7 +197,7 @@ def _pattern(regex: str, hint: str) -> AfterValidator:
 
     def check(value: str) -> str:
         if not compiled.fullmatch(value):
-            raise PydanticCustomError("format", hint + " (got {value!r})", {"value": value})
+            raise PydanticCustomError("format", hint + " (got {value})", {"value": repr(value)})
         return value
 
     return AfterValidator(check)
@@ -266,7 +266,7 @@ def _plain(error: Any) -> str:
     if kind in {"literal_error", "enum"}:
         return str(error["msg"]).replace("Input should be", "must be")
     if kind == "union_tag_invalid":
-        return f"unknown {ctx['discriminator']} {ctx['tag']}; one of {ctx['expected_tags']}"
+        return f"unknown {ctx['discriminator']} {ctx['tag']!r}; one of {ctx['expected_tags']}"
     if kind == "union_tag_not_found":
         return f"{ctx['discriminator']} is required"
     if kind in {"too_short", "too_long", "string_too_short", "string_too_long"}:
