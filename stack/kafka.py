@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 from string import Template
 from typing import TypeVar
 
@@ -244,11 +245,24 @@ class KafkaService:
         except TopicLayoutError as exc:
             raise StackError(str(exc)) from None
 
+    def _our_pid(self) -> int | None:
+        """Return the PID from our PID file if that process is still our broker, else None."""
+        pid = read_pid(self.pid_file)
+        if pid is None:
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return pid  # no /proc (not Linux): trust the PID file
+        # After a reboot the recorded PID may belong to an unrelated process.
+        if b"kafka.Kafka" not in cmdline or str(self.config_file.resolve()).encode() not in cmdline:
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        return pid
+
     def start(self) -> None:
         """Start the broker unless ours already runs, wait until it answers, create topics."""
-        if not self.installed():
-            self.install()
-        pid = read_pid(self.pid_file)
+        pid = self._our_pid()
         if pid is not None:
             # Ours is running (or still starting): wait for it rather than start a second one.
             self._wait_healthy(pid)
@@ -262,6 +276,8 @@ class KafkaService:
                 raise StackError(
                     f"port {port} is in use by another program; set {var} to a free port"
                 )
+        # After the port check: a port clash should not first cost a download.
+        self.install()
         self._write_config()
         self._format_storage()
         pid = spawn(
@@ -281,7 +297,7 @@ class KafkaService:
 
     def status(self) -> ServiceStatus:
         """Report port, data dir, PID, health and the Kafka version."""
-        pid = read_pid(self.pid_file)
+        pid = self._our_pid()
         healthy = pid is not None and port_open(self.settings.kafka_port) and self.healthy()
         detail = f"Apache Kafka {self.version} (KRaft)"
         if not self.installed():

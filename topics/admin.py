@@ -28,9 +28,9 @@ async def _partition_counts(admin: Any) -> dict[str, int]:
     }
 
 
-def _check_inputs(counts: dict[str, int], partitions: int) -> None:
-    """Raise TopicLayoutError unless every input topic has exactly `partitions` partitions."""
-    wrong = {t: counts[t] for t in INPUT_TOPICS if t in counts and counts[t] != partitions}
+def _check_counts(counts: dict[str, int], partitions: int, strict: Iterable[str]) -> None:
+    """Raise TopicLayoutError unless every existing strict topic has `partitions` partitions."""
+    wrong = {t: counts[t] for t in strict if t in counts and counts[t] != partitions}
     if wrong:
         found = ", ".join(f"{t} has {n}" for t, n in sorted(wrong.items()))
         raise TopicLayoutError(
@@ -45,20 +45,26 @@ async def ensure_topics(
     partitions: int,
     *,
     topics: Iterable[str] = ALL_TOPICS,
+    same_count: Iterable[str] = INPUT_TOPICS,
     replication_factor: int = 1,
     within: float = 30.0,
 ) -> list[str]:
-    """Create missing topics with `partitions` partitions; return the names created."""
+    """Create missing topics with `partitions` partitions; return the names created.
+
+    Topics in `same_count` (the input topics) must have exactly `partitions` partitions, or
+    TopicLayoutError is raised; other existing topics are left as they are.
+    """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415 - heavy import
 
     wanted = list(dict.fromkeys(topics))
+    strict = list(same_count)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(within * 1000))
     try:
         async with asyncio.timeout(within):
             await admin.start()
             counts = await _partition_counts(admin)
             # Check before creating anything: a wrong existing layout must not be extended.
-            _check_inputs(counts, partitions)
+            _check_counts(counts, partitions, strict)
             missing = [t for t in wanted if t not in counts]
             if missing:
                 response = await admin.create_topics(
@@ -77,7 +83,7 @@ async def ensure_topics(
                 if all(t in counts for t in wanted):
                     break
                 await asyncio.sleep(0.1)
-            _check_inputs(counts, partitions)
+            _check_counts(counts, partitions, strict)
             return missing
     except TimeoutError:
         raise TopicLayoutError(
