@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from cli import program as program_cli
+from cli import schemas as schemas_cli
 from cli import stack as stack_cli
 
 app = typer.Typer(
@@ -13,3 +15,5 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_cli.app, name="stack")
+app.add_typer(program_cli.app, name="program")
+app.add_typer(schemas_cli.app, name="schemas")

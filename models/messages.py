@@ -99,9 +99,10 @@ def _nonzero(unit: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-PointsDelta = Annotated[int, Field(strict=True), _nonzero("points")]
+_NOT_ZERO: dict[str, Any] = {"not": {"const": 0}}
+PointsDelta = Annotated[int, Field(strict=True, json_schema_extra=_NOT_ZERO), _nonzero("points")]
 """A signed, non-zero whole number of points."""
-StampsDelta = Annotated[int, Field(strict=True), _nonzero("stamps")]
+StampsDelta = Annotated[int, Field(strict=True, json_schema_extra=_NOT_ZERO), _nonzero("stamps")]
 """A signed, non-zero whole number of stamps."""
 
 

@@ -89,7 +89,6 @@ Money = Annotated[
     PlainSerializer(format_decimal, return_type=str, when_used="json"),
     WithJsonSchema(
         {"type": "string", "pattern": r"^\d+(\.\d{1,4})?$", "examples": ["129.90"]},
-        mode="validation",
     ),
 ]
 """A non-negative amount of money: a decimal string on the wire, ``Decimal`` in code."""
@@ -125,7 +124,9 @@ Timestamp = Annotated[
     datetime,
     BeforeValidator(_timestamp),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}, mode="validation"),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time"},
+    ),
 ]
 """A timezone-aware instant, normalised to UTC; naive timestamps are refused."""
 
@@ -146,7 +147,9 @@ def _calendar_date(value: Any) -> date:
 CalendarDate = Annotated[
     date,
     BeforeValidator(_calendar_date),
-    WithJsonSchema({"type": "string", "format": "date"}, mode="validation"),
+    WithJsonSchema(
+        {"type": "string", "format": "date"},
+    ),
 ]
 """A calendar date written ``YYYY-MM-DD``."""
 
@@ -167,7 +170,9 @@ ExtendedValue = Annotated[
     str | bool | int | Decimal,
     BeforeValidator(exact_number),
     PlainSerializer(lambda v: format_decimal(v) if isinstance(v, Decimal) else v, when_used="json"),
-    WithJsonSchema({"type": ["string", "number", "boolean"]}, mode="validation"),
+    WithJsonSchema(
+        {"type": ["string", "number", "boolean"]},
+    ),
 ]
 """An extended-field value: string, boolean, integer or exact decimal number."""
 
@@ -207,7 +212,9 @@ CurrencyCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True),
     _pattern(r"[A-Z]{3}", "must be a 3-letter ISO 4217 currency code in capitals, like EUR"),
-    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"}, mode="validation"),
+    WithJsonSchema(
+        {"type": "string", "pattern": "^[A-Z]{3}$"},
+    ),
 ]
 """An ISO 4217 currency code such as ``EUR``."""
 
