@@ -293,3 +293,14 @@ def explain(exc: ValidationError, *, skip: frozenset[str] = frozenset()) -> str:
         text = _plain(error)
         problems.append(f"{where}: {text}" if where else text)
     return "; ".join(problems)
+
+
+class Envelope(DomainModel):
+    """Fields every message carries; subclasses fix ``type`` and type ``data``."""
+
+    id: Identifier
+    customer_id: Identifier
+    occurred_at: Timestamp
+    source: str | None = None
+    actor: str | None = None
+    batch: Batch | None = None
