@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.messages import (
     INPUT_TYPES,
@@ -436,3 +438,24 @@ def test_dead_letter_keeps_undecodable_bytes() -> None:
     assert record.id == "loyalty.orders:2:17"
     assert record.value == "\\xff{"
     assert json.loads(to_json(record))["offset"] == 17
+
+
+@given(
+    amount=st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False),
+    delta=st.integers(min_value=-(10**9), max_value=10**9).filter(bool),
+)
+def test_money_and_deltas_round_trip(amount: Decimal, delta: int) -> None:
+    paid = parse_message(message("order.paid", {**ORDER, "total": str(amount)}))
+    assert isinstance(paid, OrderPaid)
+    assert paid.data.total == amount
+    assert parse_message(to_json(paid)) == paid
+    adjust = parse_message(message("points.adjust", {"delta": delta}))
+    assert isinstance(adjust, AdjustPoints)
+    assert adjust.data.delta == delta
+
+
+@given(cause=st.text(min_size=1, max_size=400), parts=st.lists(st.text(max_size=50), max_size=4))
+def test_derive_id_always_fits_an_envelope_id(cause: str, parts: list[str]) -> None:
+    derived = derive_id(cause, "reward.granted", *parts)
+    assert 1 <= len(derived) <= 200
+    assert derived == derive_id(cause, "reward.granted", *parts)
