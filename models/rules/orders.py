@@ -1,0 +1,235 @@
+"""Orders: paying earns points and stamps; refunds and cancellations reverse what was earned.
+
+Each paid order keeps a record of exactly what it earned. A refund reverses a share of those
+recorded values, never today's rules: after refunds totalling R of an order of total T the
+order has reversed ``floor(earned * R / T)`` points (all of them once R reaches T), so partial
+refunds round in the customer's favour, a later refund never reverses more than is left, and
+refunding everything reverses everything. Points come back out of the balance only down to
+zero (a shortfall, already spent, is recorded in the activity); points *earned* always drop by
+the full reversed amount, dated to the order, so the tier sees the order shrink.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, Decimal
+
+from models.messages import OrderCancelled, OrderPaid, OrderRefunded, RefundItem
+from models.program import Program
+from models.rules import stamps, tiers
+from models.rules.base import Context, Duplicate, Rejection, Step
+from models.rules.periods import add_months
+from models.rules.points import add_lot, record_earned, take_points
+from models.rules.tier_commands import manage_tier
+from models.state import OrderLine, OrderRecord
+from models.values import format_decimal
+
+
+def _multiplier(program: Program, tier: str | None) -> Decimal:
+    found = program.find_tier(tier) if tier is not None else None
+    return found.points_multiplier if found is not None else Decimal(1)
+
+
+def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Duplicate:
+    """Earn points (tier multiplier, program rounding) and stamps; count spend and the order."""
+    data = message.data
+    state, program = step.state, ctx.program
+    if state.order(data.order_id) is not None:
+        return Duplicate(reason=f"order {data.order_id} was already paid")
+    multiplier = _multiplier(program, state.tier)
+    points = program.earn.points_for(data.total, multiplier)
+    stamp_count, lines = stamps.order_lines(program, data)
+    lot_id = None
+    if points > 0:
+        months = program.earn.points_expire_after_months
+        expires_at = add_months(ctx.at, months) if months else None
+        step, lot_id = add_lot(step, ctx, points, expires_at=expires_at)
+    record = OrderRecord(
+        order_id=data.order_id,
+        paid_at=ctx.at,
+        total=data.total,
+        currency=data.currency,
+        lines=lines,
+        points_earned=points,
+        stamps_earned=stamp_count,
+        points_lot_id=lot_id,
+    )
+    step = step.update(
+        orders=(*step.state.orders, record),
+        lifetime_spend=step.state.lifetime_spend + data.total,
+    )
+    stamp_items = [
+        {"sku": line.sku, "quantity": line.quantity, "stamps": line.stamps_per_unit * line.quantity}
+        for line in lines
+        if line.stamps_per_unit
+    ]
+    step = step.log(
+        ctx,
+        "order_paid",
+        delta=points,
+        customer_note=f"Order {data.order_id}: {points} points, {stamp_count} stamps",
+        order_id=data.order_id,
+        total=format_decimal(data.total),
+        currency=data.currency,
+        points=points,
+        points_multiplier=format_decimal(multiplier),
+        stamps=stamp_count,
+        stamp_items=stamp_items,
+    )
+    if stamp_count:
+        step = stamps.add_stamps(step, ctx, stamp_count)
+    step = tiers.evaluate(step, ctx)
+    return _run_automations(step, message, ctx)
+
+
+def _run_automations(step: Step, message: OrderPaid, ctx: Context) -> Step:
+    """Run every program automation the order matches; a refused one is logged, not fatal."""
+    for automation in ctx.program.automations:
+        if not automation.matches(message.data):
+            continue
+        action = automation.manage_tier
+        fields = {**message.data.extended_fields, **action.extended_fields}
+        outcome = manage_tier(step, action.model_copy(update={"extended_fields": fields}), ctx)
+        if isinstance(outcome, Rejection):
+            step = step.log(
+                ctx,
+                "automation_refused",
+                automation=automation.name,
+                code=outcome.code,
+                reason=outcome.reason,
+            )
+        else:
+            step = outcome
+    return step
+
+
+def _floor_share(earned: int, refunded: Decimal, total: Decimal) -> int:
+    if total <= 0 or refunded >= total:
+        return earned
+    return int((earned * refunded / total).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def refunded(step: Step, message: OrderRefunded, ctx: Context) -> Step | Rejection | Duplicate:
+    """Reverse the refunded share of what the order earned (by amount, by items, or all)."""
+    data = message.data
+    record = step.state.order(data.order_id)
+    if record is None:
+        return _unknown_order(data.order_id)
+    if data.refund_id in record.refund_ids:
+        return Duplicate(reason=f"refund {data.refund_id} of order {data.order_id} was applied")
+    if record.fully_reversed:
+        return Rejection(
+            code="nothing_to_refund",
+            reason=f"order {data.order_id} is already refunded in full or cancelled",
+        )
+    remaining = record.total - record.refunded_amount
+    lines = record.lines
+    if data.items is not None:
+        priced = _refund_items(record, data.items)
+        if isinstance(priced, Rejection):
+            return priced
+        requested, lines = priced
+    else:
+        requested = remaining if data.amount is None else data.amount
+        if data.amount is None:
+            lines = tuple(
+                line.model_copy(update={"refunded_quantity": line.quantity}) for line in lines
+            )
+    amount = min(requested, remaining)
+    record = record.model_copy(
+        update={
+            "lines": lines,
+            "refunded_amount": record.refunded_amount + amount,
+            "refund_ids": (*record.refund_ids, data.refund_id),
+        }
+    )
+    return _reverse(
+        step,
+        ctx,
+        record,
+        amount,
+        "order_refunded",
+        refund_id=data.refund_id,
+        amount_requested=format_decimal(requested),
+    )
+
+
+def _refund_items(
+    record: OrderRecord, items: tuple[RefundItem, ...]
+) -> tuple[Decimal, tuple[OrderLine, ...]] | Rejection:
+    """Price refunded items at their paid unit price, capped at what is left of each line."""
+    lines = {line.sku: line for line in record.lines}
+    amount = Decimal(0)
+    for item in items:
+        sku = item.sku
+        line = lines.get(sku)
+        if line is None:
+            known = ", ".join(lines) or "(none)"
+            return Rejection(
+                code="unknown_item",
+                reason=f"order {record.order_id} has no item {sku!r}; its items: {known}",
+            )
+        quantity = min(item.quantity, line.quantity - line.refunded_quantity)
+        amount += line.unit_price * quantity
+        lines[sku] = line.model_copy(
+            update={"refunded_quantity": line.refunded_quantity + quantity}
+        )
+    return amount, tuple(lines[line.sku] for line in record.lines)
+
+
+def cancelled(step: Step, message: OrderCancelled, ctx: Context) -> Step | Rejection | Duplicate:
+    """Reverse everything the order earned that no refund has reversed yet."""
+    record = step.state.order(message.data.order_id)
+    if record is None:
+        return _unknown_order(message.data.order_id)
+    if record.cancelled:
+        return Duplicate(reason=f"order {record.order_id} was already cancelled")
+    amount = max(Decimal(0), record.total - record.refunded_amount)
+    lines = tuple(ln.model_copy(update={"refunded_quantity": ln.quantity}) for ln in record.lines)
+    record = record.model_copy(update={"cancelled": True, "lines": lines})
+    return _reverse(step, ctx, record, amount, "order_cancelled")
+
+
+def _unknown_order(order_id: str) -> Rejection:
+    return Rejection(
+        code="unknown_order",
+        reason=f"no paid order {order_id!r} for this customer; nothing was reversed",
+    )
+
+
+def _reverse(
+    step: Step, ctx: Context, record: OrderRecord, amount: Decimal, kind: str, **details: str
+) -> Step:
+    """Take back the points and stamps the updated record says are now reversed."""
+    counted = record.total if record.cancelled else record.refunded_amount
+    points_target = _floor_share(record.points_earned, counted, record.total)
+    item_stamps = sum(line.stamps_per_unit * line.refunded_quantity for line in record.lines)
+    stamps_target = min(
+        record.stamps_earned,
+        max(_floor_share(record.stamps_earned, counted, record.total), item_stamps),
+    )
+    points = points_target - record.points_reversed
+    stamp_count = stamps_target - record.stamps_reversed
+    record = record.model_copy(
+        update={"points_reversed": points_target, "stamps_reversed": stamps_target}
+    )
+    orders = tuple(record if o.order_id == record.order_id else o for o in step.state.orders)
+    step = step.update(orders=orders, lifetime_spend=step.state.lifetime_spend - amount)
+    step, points_taken = take_points(step, points, first_lot=record.points_lot_id)
+    if points:
+        step = record_earned(step, ctx, -points, record.paid_at)
+    step, stamps_taken = stamps.take_stamps(step, stamp_count, uncollect=True)
+    step = step.log(
+        ctx,
+        kind,
+        delta=-points_taken,
+        customer_note=f"Order {record.order_id}: {points_taken} points and {stamps_taken} "
+        "stamps reversed",
+        order_id=record.order_id,
+        amount=format_decimal(amount),
+        points_reversed=points,
+        points_shortfall=points - points_taken,
+        stamps_reversed=stamp_count,
+        stamps_shortfall=stamp_count - stamps_taken,
+        **details,
+    )
+    return tiers.evaluate(step, ctx)

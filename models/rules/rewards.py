@@ -1,0 +1,144 @@
+"""Rewards: redeeming catalog rewards with points or stamps, and revoking unused grants.
+
+A redemption spends the cost (points from the soonest-expiring lots first) and issues a grant
+the rewards consumer fulfils, with status ``redeemed``: it emits ``reward.redeemed`` (the
+spend) and ``reward.granted`` (reason ``redeem``). Revoking takes back an unused grant (status
+``issued`` or ``redeemed``); a redeemed one gives back what was spent on it (points as a new
+lot that never expires and does not count as earned; stamps without refilling the card).
+"""
+
+from __future__ import annotations
+
+from models.messages import RedeemReward, RevokeReward
+from models.outputs import RewardRedeemed, RewardRedeemedData, RewardRevoked, RewardRevokedData
+from models.rules.base import Context, Rejection, Step
+from models.rules.grants import grant_reward
+from models.rules.points import add_lot, take_points
+from models.rules.stamps import take_stamps
+
+
+def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
+    """Spend points or stamps on a catalog reward; refused when the balance is short."""
+    data = message.data
+    reward = ctx.program.find_reward(data.reward_id)
+    if reward is None:
+        known = ", ".join(r.reward_id for r in ctx.program.rewards) or "(none)"
+        return Rejection(
+            code="unknown_reward",
+            reason=f"unknown reward {data.reward_id!r}; known rewards: {known}",
+        )
+    state = step.state
+    points, stamps = reward.cost_points or 0, reward.cost_stamps or 0
+    if not points and not stamps:
+        return Rejection(
+            code="reward_not_redeemable",
+            reason=f"reward {reward.reward_id!r} has no cost in points or stamps; it is only "
+            "granted (entry or card reward), not redeemed",
+        )
+    if points > state.points_balance:
+        return Rejection(
+            code="insufficient_points",
+            reason=f"reward {reward.reward_id!r} costs {points} points; the balance is "
+            f"{state.points_balance}",
+        )
+    if stamps > state.stamps_balance:
+        return Rejection(
+            code="insufficient_stamps",
+            reason=f"reward {reward.reward_id!r} costs {stamps} stamps; the balance is "
+            f"{state.stamps_balance}",
+        )
+    step, _ = take_points(step, points)
+    step, _ = take_stamps(step, stamps, uncollect=False)
+    step, grant_id = grant_reward(
+        step,
+        ctx,
+        reward.reward_id,
+        "redeem",
+        points_spent=points,
+        stamps_spent=stamps,
+        status="redeemed",
+    )
+    step = step.emit(
+        RewardRedeemed(
+            **ctx.envelope(step.output_id(ctx, "reward.redeemed"), state.customer_id),
+            data=RewardRedeemedData(
+                grant_id=grant_id,
+                reward_id=reward.reward_id,
+                cause=ctx.cause,
+                points_spent=points,
+                stamps_spent=stamps,
+            ),
+        )
+    )
+    step, _ = step.notify(
+        ctx,
+        "reward_redeemed",
+        {
+            "reward_id": reward.reward_id,
+            "reward_name": reward.name,
+            "grant_id": grant_id,
+            "points_spent": points,
+            "stamps_spent": stamps,
+        },
+    )
+    unit = "points" if points else "stamps"
+    return step.log(
+        ctx,
+        "reward_redeemed",
+        delta=-(points or stamps),
+        internal_note=data.internal_note,
+        customer_note=f"Redeemed {reward.name} for {points or stamps} {unit}",
+        reward_id=reward.reward_id,
+        grant_id=grant_id,
+        points_spent=points,
+        stamps_spent=stamps,
+    )
+
+
+def revoke(step: Step, message: RevokeReward, ctx: Context) -> Step | Rejection:
+    """Remove an issued, unused reward; anything else is refused with its status."""
+    data = message.data
+    grant = step.state.grant(data.grant_id)
+    if grant is None:
+        return Rejection(
+            code="unknown_grant",
+            reason=f"the customer holds no reward with grant id {data.grant_id!r}",
+        )
+    if grant.status not in {"issued", "redeemed"}:
+        return Rejection(
+            code="grant_not_revocable",
+            reason=f"grant {grant.grant_id!r} is {grant.status}; only an unused reward "
+            "(issued or redeemed) can be revoked",
+        )
+    rewards = tuple(
+        g.model_copy(update={"status": "revoked"}) if g.grant_id == grant.grant_id else g
+        for g in step.state.rewards
+    )
+    step = step.update(rewards=rewards)
+    refunded_points, refunded_stamps = 0, 0
+    if grant.status == "redeemed":
+        refunded_points, refunded_stamps = grant.cost_points or 0, grant.cost_stamps or 0
+        if refunded_points:
+            step, _ = add_lot(step, ctx, refunded_points, expires_at=None, earned=False)
+        step = step.update(stamps_balance=step.state.stamps_balance + refunded_stamps)
+    step = step.emit(
+        RewardRevoked(
+            **ctx.envelope(step.output_id(ctx, "reward.revoked"), step.state.customer_id),
+            data=RewardRevokedData(
+                grant_id=grant.grant_id, reward_id=grant.reward_id, cause=ctx.cause
+            ),
+        )
+    )
+    step, _ = step.notify(
+        ctx, "reward_revoked", {"reward_id": grant.reward_id, "grant_id": grant.grant_id}
+    )
+    return step.log(
+        ctx,
+        "reward_revoked",
+        internal_note=data.internal_note,
+        delta=refunded_points or refunded_stamps or None,
+        reward_id=grant.reward_id,
+        grant_id=grant.grant_id,
+        points_returned=refunded_points,
+        stamps_returned=refunded_stamps,
+    )

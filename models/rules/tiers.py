@@ -1,0 +1,223 @@
+"""Tiers: qualification metrics, automatic evaluation, moving a customer, time-based endings.
+
+- A customer qualifies for the highest-ranked tier whose threshold they reach on that tier's
+  metric (points earned, amount spent, order count) within the qualification period.
+- A tier is *held* after an upward move while the membership period runs (or, for a manual
+  tier without a membership period, until the next upward move): automatic evaluation may then
+  move the customer up but never down.
+- After a manual downgrade, only activity from the downgrade on counts toward an automatic
+  upgrade (qualifying purchases still upgrade; old ones do not undo the downgrade).
+- Entry rewards are granted on every entry into a tier by an upward move (and on manual changes
+  unless turned off); losing a tier never revokes a grant.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from models.outputs import Cause, TierChanged, TierChangedData, derive_id
+from models.program import Metric, Program, Tier
+from models.rules.base import Context, Step, rank_of
+from models.rules.grants import grant_reward
+from models.rules.periods import add_months, start_of_year
+from models.state import CustomerState, TierSource
+
+Direction = Literal["up", "down", "renew", "expire"]
+
+
+def window_start(program: Program, at: datetime) -> datetime | None:
+    """Start of the qualification period that ends at ``at`` (``None``: lifetime)."""
+    period = program.qualification_period
+    if period.kind == "calendar_year":
+        return start_of_year(at)
+    if period.kind == "rolling_months" and period.months is not None:
+        return add_months(at, -period.months)
+    return None
+
+
+def metrics(
+    state: CustomerState, program: Program, at: datetime, since: datetime | None = None
+) -> dict[Metric, Decimal | int]:
+    """The three qualification metrics over the period (and from ``since`` on, when given)."""
+    start = window_start(program, at)
+    if since is not None:
+        start = since if start is None else max(start, since)
+
+    def counts(moment: datetime) -> bool:
+        return start is None or moment >= start
+
+    orders = [o for o in state.orders if counts(o.paid_at)]
+    return {
+        "points_earned": sum(e.amount for e in state.points_earned_log if counts(e.at)),
+        "amount_spent": sum((o.net_amount for o in orders), Decimal(0)),
+        "orders": sum(1 for o in orders if not o.fully_reversed),
+    }
+
+
+def rules_tier(
+    state: CustomerState, program: Program, at: datetime, since: datetime | None = None
+) -> Tier | None:
+    """The highest tier the rules give the customer at ``at``."""
+    return program.qualifying_tier(metrics(state, program, at, since))
+
+
+def membership_end(program: Program, at: datetime) -> datetime | None:
+    """When a tier reached at ``at`` stops being held (``None``: no membership period)."""
+    period = program.membership_period
+    return None if period is None else add_months(at, period.months)
+
+
+def move(
+    step: Step,
+    ctx: Context,
+    to: Tier | None,
+    direction: Direction,
+    *,
+    source: TierSource,
+    held: bool,
+    hold_until: datetime | None,
+    expires_at: datetime | None = None,
+    qualify_since: datetime | None = None,
+    entry_rewards: bool = False,
+    notify: bool = True,
+    internal_note: str | None = None,
+) -> Step:
+    """Put the customer in ``to``; grant entry rewards, emit tier.changed, request an email."""
+    from_tier = step.state.tier
+    to_name = to.name if to else None
+    step = step.update(
+        tier=to_name,
+        tier_source=source,
+        tier_since=ctx.at,
+        tier_expires_at=expires_at,
+        tier_held=held,
+        tier_hold_until=hold_until,
+        qualify_since=qualify_since,
+    )
+    granted: list[str] = []
+    if entry_rewards and to is not None and ctx.entry_rewards_allowed:
+        for reward_id in to.entry_rewards:
+            step, grant_id = grant_reward(step, ctx, reward_id, "entry", key=to.name, tier=to.name)
+            granted.append(grant_id)
+    notified = False
+    if notify:
+        step, notified = step.notify(
+            ctx,
+            "tier_changed",
+            {
+                "from_tier": from_tier,
+                "to_tier": to_name,
+                "direction": direction,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+                "benefits": list(to.benefits) if to else [],
+            },
+        )
+    change_id = step.output_id(ctx, "tier.changed")
+    step = step.emit(
+        TierChanged(
+            **ctx.envelope(change_id, step.state.customer_id),
+            data=TierChangedData(
+                from_tier=from_tier,
+                to_tier=to_name,
+                direction=direction,
+                cause=ctx.cause,
+                expires_at=expires_at,
+                program_version=ctx.program.version,
+                notified=notified,
+                entry_rewards_granted=tuple(granted),
+            ),
+        )
+    )
+    return step.log(
+        ctx,
+        "tier_changed",
+        internal_note=internal_note,
+        customer_note=_customer_note(from_tier, to_name, direction),
+        from_tier=from_tier,
+        to_tier=to_name,
+        direction=direction,
+        source=source,
+        expires_at=expires_at.isoformat() if expires_at else None,
+        notified=notified,
+        entry_rewards_granted=granted,
+        program_version=ctx.program.version,
+    )
+
+
+def _customer_note(from_tier: str | None, to_tier: str | None, direction: Direction) -> str:
+    if direction == "renew":
+        return f"{to_tier} renewed"
+    if direction == "expire":
+        return f"{from_tier} ended; now {to_tier or 'no tier'}"
+    return f"Moved from {from_tier or 'no tier'} to {to_tier or 'no tier'}"
+
+
+def move_up_by_rules(step: Step, ctx: Context, to: Tier, *, notify: bool = True) -> Step:
+    """An upward move the rules earned: held for the membership period, entry rewards."""
+    hold_until = membership_end(ctx.program, ctx.at)
+    return move(
+        step,
+        ctx,
+        to,
+        "up",
+        source="rules",
+        held=hold_until is not None,
+        hold_until=hold_until,
+        entry_rewards=True,
+        notify=notify,
+    )
+
+
+def evaluate(step: Step, ctx: Context) -> Step:
+    """Re-evaluate after a change to a metric: move up freely, down only when not held."""
+    state, program = step.state, ctx.program
+    if not state.active:
+        return step
+    held = state.holds_tier_at(ctx.at)
+    target = rules_tier(state, program, ctx.at, state.qualify_since if held else None)
+    current = rank_of(program, state.tier)
+    target_rank = -1 if target is None else target.rank
+    if target is not None and target_rank > current:
+        return move_up_by_rules(step, ctx, target)
+    if target_rank < current and not held:
+        return move(step, ctx, target, "down", source="rules", held=False, hold_until=None)
+    return step
+
+
+def settle_time(step: Step, ctx: Context, cutoff: datetime) -> Step:
+    """Apply tier endings due by ``cutoff``: a temporary tier expires, a hold runs out."""
+    state = step.state
+    if not state.active:
+        return step
+    if state.tier_expires_at is not None and state.tier_expires_at <= cutoff:
+        event = _time_event(ctx, state, state.tier_expires_at)
+        step = step.update(
+            tier_expires_at=None, tier_held=False, tier_hold_until=None, qualify_since=None
+        )
+        target = rules_tier(step.state, ctx.program, event.at)
+        if (target.name if target else None) == state.tier:
+            return step.log(event, "tier_expiry_kept", tier=state.tier)
+        return move(step, event, target, "expire", source="rules", held=False, hold_until=None)
+    if state.tier_held and state.tier_hold_until is not None and state.tier_hold_until <= cutoff:
+        event = _time_event(ctx, state, state.tier_hold_until)
+        step = step.update(tier_held=False, tier_hold_until=None, qualify_since=None)
+        return evaluate(step, event)
+    return step
+
+
+def _time_event(ctx: Context, state: CustomerState, due: datetime) -> Context:
+    # The same id whether the scheduler's event or a later message notices the due time first.
+    cause_id = derive_id(state.customer_id, "tier.expire", due.isoformat())
+    return ctx.caused_by(Cause(type="tier.expire", id=cause_id), due)
+
+
+def next_due(state: CustomerState) -> datetime | None:
+    """When the scheduler should next send this customer a time event (tier or points)."""
+    candidates = [lot.expires_at for lot in state.points_lots if lot.expires_at is not None]
+    if state.tier_expires_at is not None:
+        candidates.append(state.tier_expires_at)
+    elif state.tier_held and state.tier_hold_until is not None:
+        candidates.append(state.tier_hold_until)
+    return min(candidates, default=None)

@@ -1,0 +1,233 @@
+"""One customer's loyalty state: the document the rules read and return, frozen and pure.
+
+Everything a rule needs to decide a message lives here: the points lots and the points-earned
+ledger (two different quantities: the spendable balance and the qualification metric), stamps,
+per-order records of exactly what each order earned (so refunds reverse recorded values, not
+today's rules), the tier and why the customer holds it, reward grants and the idempotency memory.
+
+Idempotency memory is bounded:
+
+* ``applied_ids`` keeps the last ``APPLIED_IDS_LIMIT`` message ids applied to this customer
+  (accepted or refused), oldest dropped first;
+* order messages are also deduplicated by business key for as long as the order record exists:
+  ``order.paid`` by ``order_id``, ``order.refunded`` by ``refund_id``, ``order.cancelled`` by the
+  order's ``cancelled`` flag, so they need no slot in the ring.
+
+A duplicate older than the ring and not an order message would be applied again; the worker's
+per-partition offsets (DESIGN.md invariant 1) cover redelivery, so only an upstream resend more
+than ``APPLIED_IDS_LIMIT`` messages later for the same customer escapes both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.outputs import Cause
+
+APPLIED_IDS_LIMIT = 512
+"""How many recent message ids one customer remembers (at 200 chars max, about 100 KB)."""
+
+CustomerStatus = Literal["active", "removed"]
+TierSource = Literal["rules", "manual", "import", "temporary"]
+GrantStatus = Literal["issued", "redeemed", "revoked", "used"]
+GrantOrigin = Literal["entry", "card", "redemption"]
+
+
+class _Frozen(BaseModel):
+    """Immutable, strict-about-extras base for state parts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PointsLot(_Frozen):
+    """Points earned together, spent or expired together; ``amount`` is what remains."""
+
+    lot_id: str
+    amount: int = Field(ge=0)
+    original: int = Field(ge=0)
+    earned_at: datetime
+    expires_at: datetime | None = None
+    cause: Cause
+
+
+class EarnedEntry(_Frozen):
+    """One signed change to points earned (the qualification metric), dated to its period.
+
+    ``at`` is the time the change counts toward: for a refund reversal that is the paid time of
+    the order it reverses, so a refund takes the points out of the period that earned them.
+    """
+
+    at: datetime
+    amount: int
+    cause: Cause
+
+
+class OrderLine(_Frozen):
+    """A line of a paid order: what it earned in stamps and how much of it was refunded."""
+
+    sku: str
+    quantity: int = Field(ge=1)
+    unit_price: Decimal
+    stamps_per_unit: int = Field(default=0, ge=0)
+    refunded_quantity: int = Field(default=0, ge=0)
+
+
+class OrderRecord(_Frozen):
+    """What one order earned and how much of it has been reversed so far."""
+
+    order_id: str
+    paid_at: datetime
+    total: Decimal
+    currency: str
+    lines: tuple[OrderLine, ...] = ()
+    points_earned: int = Field(ge=0)
+    stamps_earned: int = Field(ge=0)
+    points_lot_id: str | None = None
+    refunded_amount: Decimal = Decimal(0)
+    points_reversed: int = Field(default=0, ge=0)
+    stamps_reversed: int = Field(default=0, ge=0)
+    refund_ids: tuple[str, ...] = ()
+    cancelled: bool = False
+
+    @property
+    def fully_reversed(self) -> bool:
+        """Whether the order no longer counts: cancelled or refunded in full."""
+        return self.cancelled or self.refunded_amount >= self.total
+
+    @property
+    def net_amount(self) -> Decimal:
+        """What the order still counts for in spend."""
+        if self.cancelled:
+            return Decimal(0)
+        return max(Decimal(0), self.total - self.refunded_amount)
+
+
+class RewardGrant(_Frozen):
+    """A reward the customer holds (or held); ``grant_id`` is derived from its cause."""
+
+    grant_id: str
+    reward_id: str
+    status: GrantStatus
+    origin: GrantOrigin
+    granted_at: datetime
+    cause: Cause
+    cost_points: int | None = None
+    cost_stamps: int | None = None
+
+
+class ActivityEntry(_Frozen):
+    """One line of the customer's activity log; ``activity_id`` makes re-inserting a no-op."""
+
+    activity_id: str
+    at: datetime
+    kind: str
+    delta: int | None = None
+    internal_note: str | None = None
+    customer_note: str | None = None
+    cause: Cause
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomerState(_Frozen):
+    """Everything known about one customer in the program; one document in the store."""
+
+    customer_id: str
+    email: str
+    email_normalized: str
+    first_name: str | None = None
+    last_name: str | None = None
+    accepts_email: bool = True
+    status: CustomerStatus = "active"
+    removed_at: datetime | None = None
+    joined_at: datetime
+    groups: tuple[str, ...] = ()
+
+    points_lots: tuple[PointsLot, ...] = ()
+    points_earned_log: tuple[EarnedEntry, ...] = ()
+
+    stamps_balance: int = Field(default=0, ge=0)
+    stamp_card_progress: int = Field(default=0, ge=0)
+    stamp_cards_completed: int = Field(default=0, ge=0)
+
+    lifetime_spend: Decimal = Decimal(0)
+    orders: tuple[OrderRecord, ...] = ()
+    """Kept as a list, not a dict: order ids may hold characters MongoDB forbids in keys."""
+
+    tier: str | None = None
+    tier_source: TierSource = "rules"
+    tier_since: datetime | None = None
+    tier_expires_at: datetime | None = None
+    tier_held: bool = False
+    """Automatic evaluation may not drop the customer below this tier (see tier_hold_until)."""
+    tier_hold_until: datetime | None = None
+    """End of the hold: the membership period or the temporary tier's expiry; None: no end."""
+    qualify_since: datetime | None = None
+    """After a manual downgrade: only activity from here on counts toward an automatic upgrade."""
+
+    rewards: tuple[RewardGrant, ...] = ()
+
+    applied_ids: tuple[str, ...] = ()
+    version: int = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether the customer is in the program (earns, receives email)."""
+        return self.status == "active"
+
+    @property
+    def points_balance(self) -> int:
+        """Spendable points: the sum of what remains in every lot."""
+        return sum(lot.amount for lot in self.points_lots)
+
+    @property
+    def points_earned(self) -> int:
+        """Points earned over the customer's lifetime, net of reversals (the ledger's sum)."""
+        return sum(entry.amount for entry in self.points_earned_log)
+
+    @property
+    def order_count(self) -> int:
+        """Orders that still count: paid and neither cancelled nor refunded in full."""
+        return sum(1 for order in self.orders if not order.fully_reversed)
+
+    def order(self, order_id: str) -> OrderRecord | None:
+        """The record of this order, if it was paid by this customer."""
+        return next((o for o in self.orders if o.order_id == order_id), None)
+
+    def holds_tier_at(self, at: datetime) -> bool:
+        """Whether the current tier is protected from automatic downgrade at ``at``."""
+        return self.tier_held and (self.tier_hold_until is None or at < self.tier_hold_until)
+
+    def has_applied(self, message_id: str) -> bool:
+        """Whether this message id is in the bounded memory of applied ids."""
+        return message_id in self.applied_ids
+
+    def grant(self, grant_id: str) -> RewardGrant | None:
+        """The grant with this id, if the customer has it."""
+        return next((g for g in self.rewards if g.grant_id == grant_id), None)
+
+    def remember(self, message_id: str) -> CustomerState:
+        """Return the state with this message id remembered and the version bumped."""
+        ids = (*self.applied_ids, message_id)[-APPLIED_IDS_LIMIT:]
+        return self.model_copy(update={"applied_ids": ids, "version": self.version + 1})
+
+    def public_view(self) -> dict[str, Any]:
+        """The read-interface fields of the contract (activity comes from the activity store)."""
+        return {
+            "customer_id": self.customer_id,
+            "email": self.email,
+            "status": self.status,
+            "points_balance": self.points_balance,
+            "points_earned": self.points_earned,
+            "stamps_balance": self.stamps_balance,
+            "tier": self.tier,
+            "tier_expires_at": self.tier_expires_at,
+            "lifetime_spend": str(self.lifetime_spend),
+            "rewards": [
+                {"grant_id": g.grant_id, "reward_id": g.reward_id, "status": g.status}
+                for g in self.rewards
+            ],
+        }
