@@ -9,6 +9,7 @@ COPY consumers ./consumers
 COPY store ./store
 COPY stack ./stack
 COPY cli ./cli
+COPY demo ./demo
 COPY settings.py bootstrap.py program.example.yaml ./
 RUN pip install --no-cache-dir .
 USER nobody

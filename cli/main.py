@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from cli import demo as demo_cli
 from cli import program as program_cli
 from cli import schemas as schemas_cli
 from cli import stack as stack_cli
@@ -17,3 +18,4 @@ app = typer.Typer(
 app.add_typer(stack_cli.app, name="stack")
 app.add_typer(program_cli.app, name="program")
 app.add_typer(schemas_cli.app, name="schemas")
+app.command("demo")(demo_cli.demo)

@@ -1,0 +1,1 @@
+"""The scripted demo scenario played by ``loyalty demo`` against the local stack."""
