@@ -1,0 +1,242 @@
+"""Properties of the rules over random histories of one customer (hypothesis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from models.decide import decide
+from models.messages import InputMessage, parse_message
+from models.state import CustomerState
+from tests.unit.factories import CUSTOMER, NOW, PROGRAM, T0
+from tests.unit.reference_model import RefCustomer
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@dataclass(frozen=True)
+class Op:
+    """One generated step: a message kind and its parameters (turned into a message later)."""
+
+    kind: str
+    order: int = 0
+    cents: int = 0
+    coffees: int = 0
+    delta: int = 0
+    full: bool = False
+    months: int | None = None
+
+
+cents = st.integers(min_value=0, max_value=120_000)
+ops = st.one_of(
+    st.builds(Op, kind=st.just("order"), cents=cents, coffees=st.integers(0, 7)),
+    st.builds(
+        Op,
+        kind=st.just("refund"),
+        order=st.integers(0, 5),
+        cents=st.integers(1, 80_000),
+        full=st.booleans(),
+    ),
+    st.builds(Op, kind=st.just("cancel"), order=st.integers(0, 5)),
+    st.builds(Op, kind=st.just("points"), delta=st.integers(-800, 1500).filter(bool)),
+    st.builds(Op, kind=st.just("stamps"), delta=st.integers(-6, 9).filter(bool)),
+    st.builds(Op, kind=st.just("redeem")),
+)
+histories = st.lists(ops, max_size=25)
+
+
+def to_messages(history: list[Op]) -> list[InputMessage]:
+    """Turn ops into messages one hour apart, starting with the customer joining."""
+    raw: list[dict[str, Any]] = [
+        {"type": "customer.upserted", "data": {"email": "ana@example.com"}}
+    ]
+    orders = 0
+    for n, op in enumerate(history):
+        if op.kind == "order":
+            cost = Decimal(op.cents) / 100
+            items = (
+                [
+                    {
+                        "sku": "latte",
+                        "quantity": op.coffees,
+                        "unit_price": "1.00",
+                        "categories": ["coffee"],
+                    }
+                ]
+                if op.coffees
+                else []
+            )
+            raw.append(
+                {
+                    "type": "order.paid",
+                    "data": {
+                        "order_id": f"o{orders}",
+                        "total": str(cost),
+                        "currency": "EUR",
+                        "items": items,
+                    },
+                }
+            )
+            orders += 1
+        elif op.kind == "refund":
+            data: dict[str, Any] = {"order_id": f"o{op.order}", "refund_id": f"r{n}"}
+            if not op.full:
+                data["amount"] = str(Decimal(op.cents) / 100)
+            raw.append({"type": "order.refunded", "data": data})
+        elif op.kind == "cancel":
+            raw.append({"type": "order.cancelled", "data": {"order_id": f"o{op.order}"}})
+        elif op.kind == "points":
+            raw.append({"type": "points.adjust", "data": {"delta": op.delta}})
+        elif op.kind == "stamps":
+            raw.append({"type": "stamps.adjust", "data": {"delta": op.delta}})
+        else:
+            raw.append({"type": "reward.redeem", "data": {"reward_id": "tote-bag"}})
+    return [
+        parse_message(
+            {
+                **body,
+                "id": f"m{n}",
+                "customer_id": CUSTOMER,
+                "occurred_at": (T0 + timedelta(hours=n)).isoformat(),
+            }
+        )
+        for n, body in enumerate(raw)
+    ]
+
+
+def replay(messages: list[InputMessage]) -> CustomerState:
+    state: CustomerState | None = None
+    for message in messages:
+        state = decide(state, message, PROGRAM, NOW).state
+    assert state is not None
+    return state
+
+
+def check_invariants(state: CustomerState) -> None:
+    assert all(lot.amount > 0 for lot in state.points_lots)
+    assert state.points_balance >= 0
+    assert state.stamps_balance >= 0
+    assert 0 <= state.stamp_card_progress < 5
+    assert state.points_earned == sum(e.amount for e in state.points_earned_log)
+    assert state.lifetime_spend == sum((o.net_amount for o in state.orders), Decimal(0))
+    for record in state.orders:
+        assert 0 <= record.points_reversed <= record.points_earned
+        assert 0 <= record.stamps_reversed <= record.stamps_earned
+        assert record.refunded_amount <= record.total
+
+
+@FAST
+@given(histories)
+def test_balances_never_negative_and_ledgers_add_up(history: list[Op]) -> None:
+    state: CustomerState | None = None
+    for message in to_messages(history):
+        state = decide(state, message, PROGRAM, NOW).state
+        assert state is not None
+        check_invariants(state)
+
+
+@FAST
+@given(histories)
+def test_points_earned_is_what_orders_kept_plus_adjustments(history: list[Op]) -> None:
+    messages = to_messages(history)
+    state: CustomerState | None = None
+    adjusted = 0
+    for message in messages:
+        decision = decide(state, message, PROGRAM, NOW)
+        if message.type == "points.adjust" and decision.rejection is None:
+            adjusted += message.data.delta
+        state = decision.state
+    assert state is not None
+    kept = sum(o.points_earned - o.points_reversed for o in state.orders)
+    assert state.points_earned == kept + adjusted
+
+
+@FAST
+@given(histories, st.data())
+def test_applying_any_message_twice_equals_applying_it_once(history: list[Op], data) -> None:
+    messages = to_messages(history)
+    once = replay(messages)
+    doubled: list[InputMessage] = []
+    for message in messages:
+        doubled.append(message)
+        if data.draw(st.booleans(), label=f"repeat {message.id}"):
+            doubled.append(message)
+    # a later redelivery too: pick any message and send it again at the end
+    if messages:
+        doubled.append(data.draw(st.sampled_from(messages), label="late repeat"))
+    state: CustomerState | None = None
+    for message in doubled:
+        decision = decide(state, message, PROGRAM, NOW)
+        if state is not None and state.has_applied(message.id):
+            assert decision.duplicate
+            assert decision.outputs == ()
+            assert decision.activity == ()
+        state = decision.state
+    assert state == once
+
+
+@FAST
+@given(histories, st.integers(0, 5))
+def test_a_full_refund_leaves_no_points_from_that_order(history: list[Op], pick: int) -> None:
+    messages = to_messages(history)
+    before = replay(messages)
+    paid = [m for m in messages if m.type == "order.paid"]
+    if not paid:
+        return
+    target = paid[pick % len(paid)]
+    record = before.order(target.data.order_id)
+    assert record is not None
+    refund = parse_message(
+        {
+            "id": "final-refund",
+            "type": "order.refunded",
+            "customer_id": CUSTOMER,
+            "occurred_at": (T0 + timedelta(days=9)).isoformat(),
+            "data": {"order_id": record.order_id, "refund_id": "final"},
+        }
+    )
+    after = decide(before, refund, PROGRAM, NOW).state
+    assert after is not None
+    final = after.order(record.order_id)
+    assert final is not None
+    assert final.points_reversed == final.points_earned
+    assert final.stamps_reversed == final.stamps_earned
+    assert all(lot.cause.id != target.id for lot in after.points_lots)
+    unreversed = record.points_earned - record.points_reversed
+    assert after.points_earned == before.points_earned - unreversed
+    assert after.points_balance == before.points_balance - min(unreversed, before.points_balance)
+
+
+@FAST
+@given(histories)
+def test_state_matches_the_reference_model(history: list[Op]) -> None:
+    messages = to_messages(history)
+    model = RefCustomer()
+    state: CustomerState | None = None
+    for message in messages:
+        state = decide(state, message, PROGRAM, NOW).state
+        if message.type == "order.paid":
+            coffees = sum(item.quantity for item in message.data.items)
+            model.order_paid(message.id, message.data.order_id, message.data.total, coffees)
+        elif message.type == "order.refunded":
+            model.refund(message.id, message.data.order_id, message.data.amount, cancel=False)
+        elif message.type == "order.cancelled":
+            model.refund(message.id, message.data.order_id, None, cancel=True)
+        elif message.type == "points.adjust":
+            model.adjust_points(message.id, message.data.delta)
+        elif message.type == "stamps.adjust":
+            model.adjust_stamps(message.id, message.data.delta)
+        elif message.type == "reward.redeem":
+            model.redeem_tote_bag(message.id)
+        assert state is not None
+        assert (state.points_balance, state.points_earned, state.stamps_balance) == (
+            model.points,
+            model.earned,
+            model.stamps,
+        )
+        assert (state.tier, state.lifetime_spend) == (model.tier, model.spend)
