@@ -133,7 +133,14 @@ class ActivityEntry(_Frozen):
 
 
 class CustomerState(_Frozen):
-    """Everything known about one customer in the program; one document in the store."""
+    """Everything known about one customer in the program; one document in the store.
+
+    Persist it with ``model_dump(mode="json")`` (money as strings, times as RFC 3339) and load
+    it with ``model_validate``; fields the store keeps beside it in the same document (``_id``,
+    outbox, partition offsets) are ignored on load.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     customer_id: str
     email: str
@@ -192,6 +199,18 @@ class CustomerState(_Frozen):
     def order_count(self) -> int:
         """Orders that still count: paid and neither cancelled nor refunded in full."""
         return sum(1 for order in self.orders if not order.fully_reversed)
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        """When this customer next needs a time event (points lot expiry, tier end, hold end)."""
+        if not self.active:
+            return None
+        due = [lot.expires_at for lot in self.points_lots if lot.expires_at is not None]
+        if self.tier_expires_at is not None:
+            due.append(self.tier_expires_at)
+        elif self.tier_held and self.tier_hold_until is not None:
+            due.append(self.tier_hold_until)
+        return min(due, default=None)
 
     def order(self, order_id: str) -> OrderRecord | None:
         """The record of this order, if it was paid by this customer."""

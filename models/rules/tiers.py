@@ -212,12 +212,3 @@ def _time_event(ctx: Context, state: CustomerState, due: datetime) -> Context:
     cause_id = derive_id(state.customer_id, "tier.expire", due.isoformat())
     return ctx.caused_by(Cause(type="tier.expire", id=cause_id), due)
 
-
-def next_due(state: CustomerState) -> datetime | None:
-    """When the scheduler should next send this customer a time event (tier or points)."""
-    candidates = [lot.expires_at for lot in state.points_lots if lot.expires_at is not None]
-    if state.tier_expires_at is not None:
-        candidates.append(state.tier_expires_at)
-    elif state.tier_held and state.tier_hold_until is not None:
-        candidates.append(state.tier_hold_until)
-    return min(candidates, default=None)

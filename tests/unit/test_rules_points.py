@@ -128,3 +128,13 @@ def test_negative_adjustment_that_loses_a_tier_never_revokes_rewards() -> None:
     state = joined(adjust(600), adjust(-200))
     assert state.tier == "Bronze"
     assert [(g.reward_id, g.status) for g in state.rewards] == [("welcome-silver", "issued")]
+
+
+def test_imported_points_crossing_a_threshold_change_the_tier_without_entry_rewards() -> None:
+    decision = apply(
+        joined(),
+        msg("points.adjust", {"delta": 600}, source="import", batch={"id": "b7", "row": 2}),
+    )
+    assert decision.state.tier == "Silver"
+    assert kinds(decision) == ["tier.changed"]
+    assert decision.state.rewards == ()
