@@ -51,6 +51,7 @@ class MongoService:
         self.data_dir = self.home / "data"
         self.pid_file = self.home / "mongo.pid"
         self.log_file = self.home / "mongo.log"
+        self.port_file = self.home / "mongo.port"
 
     @property
     def uri(self) -> str:
@@ -89,9 +90,22 @@ class MongoService:
         reply = self._command("buildInfo")
         return None if reply is None else str(reply.get("version", "?"))
 
+    def recorded_port(self) -> int | None:
+        """Return the port the running server of this stack dir was started on, if known."""
+        try:
+            return int(self.port_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def start(self) -> None:
         """Start the server unless ours is already running; return once it answers ``ping``."""
         pid = read_pid(self.pid_file)
+        running_on = self.recorded_port()
+        if pid is not None and running_on not in (None, self.port):
+            raise StackError(
+                f"this stack's MongoDB-compatible server (PID {pid}) runs on port {running_on}, "
+                f"not {self.port}; run `loyalty stack down` first to move it"
+            )
         if pid is not None:
             # Ours is running: healthy, or perhaps still opening its files.
             if wait_for(self.healthy, timeout=START_TIMEOUT, interval=0.25):
@@ -120,6 +134,7 @@ class MongoService:
         # --config is not passed, so the launcher would read ./secantusd.toml or
         # ~/.secantus/secantusd.toml if one exists; run it from the stack dir to avoid the first.
         spawn(cmd, pid_file=self.pid_file, log_file=self.log_file, cwd=self.home.resolve())
+        self.port_file.write_text(f"{self.port}\n")
 
         def answered_or_died() -> bool:
             return read_pid(self.pid_file) is None or self.healthy()
@@ -138,7 +153,9 @@ class MongoService:
 
     def stop(self) -> bool:
         """Stop the server this stack started."""
-        return stop_process(self.pid_file)
+        stopped = stop_process(self.pid_file)
+        self.port_file.unlink(missing_ok=True)
+        return stopped
 
     def status(self) -> ServiceStatus:
         """Report port, data dir, PID, health and versions."""
