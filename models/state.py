@@ -96,7 +96,8 @@ class OrderRecord(_Frozen):
     @property
     def fully_reversed(self) -> bool:
         """Whether the order no longer counts: cancelled or refunded in full."""
-        return self.cancelled or self.refunded_amount >= self.total
+        # A refund must exist: a free order (total 0) still counts until refunded or cancelled.
+        return self.cancelled or (bool(self.refund_ids) and self.refunded_amount >= self.total)
 
     @property
     def net_amount(self) -> Decimal:

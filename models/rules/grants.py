@@ -28,6 +28,7 @@ def grant_reward(
     points_spent: int = 0,
     stamps_spent: int = 0,
     status: GrantStatus = "issued",
+    notify: bool = True,
 ) -> tuple[Step, str]:
     """Give the customer a reward; return the step and the grant id (derived from the cause).
 
@@ -60,6 +61,8 @@ def grant_reward(
             ),
         )
     )
+    if not notify:
+        return step, grant_id
     reward = ctx.program.find_reward(reward_id)
     step, _ = step.notify(
         ctx,

@@ -99,7 +99,9 @@ def move(
     granted: list[str] = []
     if entry_rewards and to is not None and ctx.entry_rewards_allowed:
         for reward_id in to.entry_rewards:
-            step, grant_id = grant_reward(step, ctx, reward_id, "entry", key=to.name, tier=to.name)
+            step, grant_id = grant_reward(
+                step, ctx, reward_id, "entry", key=to.name, tier=to.name, notify=notify
+            )
             granted.append(grant_id)
     notified = False
     if notify:

@@ -235,3 +235,10 @@ def test_order_matching_an_automation_runs_its_manage_tier_action() -> None:
     assert state is not None
     assert state.tier == "Gold"
     assert state.tier_source == "temporary"
+
+
+def test_a_free_order_counts_until_refunded() -> None:
+    state = joined(order("o1", "0.00"))
+    assert state.order_count == 1
+    refunded = apply(state, refund("o1", "r1"))
+    assert refunded.state.order_count == 0

@@ -378,3 +378,9 @@ def test_without_membership_period_a_rules_tier_drops_with_its_metric() -> None:
 def test_one_tier_changed_per_real_change_and_none_for_a_no_op() -> None:
     _, decisions = run(upsert(), order("o1", "600.00"), order("o2", "10.00"), change("Silver"))
     assert [kinds(d).count("tier.changed") for d in decisions] == [1, 1, 0, 0]
+
+
+def test_notify_false_silences_the_entry_reward_email_too() -> None:
+    decision = apply(joined(), change("Gold", notify=False))
+    assert "notification.requested" not in kinds(decision)
+    assert "reward.granted" in kinds(decision)
