@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from models.decide import decide
 from models.messages import InputMessage, parse_message
 from models.state import CustomerState
-from tests.unit.factories import CUSTOMER, NOW, PROGRAM, T0
+from tests.unit.factories import CUSTOMER, NOW, PROGRAM, T0, make_program
 from tests.unit.reference_model import RefCustomer
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -240,3 +240,101 @@ def test_state_matches_the_reference_model(history: list[Op]) -> None:
             model.stamps,
         )
         assert (state.tier, state.lifetime_spend) == (model.tier, model.spend)
+
+
+# --- richer histories: tier commands, expiries and time passing -------------------------
+
+PROGRAMS = [
+    PROGRAM,
+    make_program(membership_period={"months": 12}),
+    make_program(qualification_period={"rolling_months": 6}),
+]
+tier_names = st.sampled_from(["Bronze", "Silver", "Gold"])
+expiries = st.one_of(
+    st.none(), st.builds(lambda d: {"kind": "duration", "days": d}, st.integers(1, 400))
+)
+rich_bodies = st.one_of(
+    st.builds(
+        lambda t, n: {"type": "tier.change", "data": {"tier": t, "notify": n}},
+        tier_names,
+        st.booleans(),
+    ),
+    st.builds(
+        lambda a, s, t, e: {
+            "type": "tier.manage",
+            "data": {
+                "action": a,
+                "strategy": s,
+                **({"tier": t} if s == "specific" else {}),
+                **({"expiry": e} if e else {}),
+            },
+        },
+        st.sampled_from(["upgrade", "downgrade", "renew"]),
+        st.sampled_from(["specific", "rules"]),
+        tier_names,
+        expiries,
+    ),
+    st.builds(
+        lambda d, m: {"type": "points.adjust", "data": {"delta": d, "expires_in_months": m}},
+        st.integers(1, 900),
+        st.one_of(st.none(), st.integers(1, 14)),
+    ),
+    st.just({"type": "points.expire", "data": {}}),
+    st.just({"type": "tier.expire", "data": {}}),
+    st.just({"type": "reward.redeem", "data": {"reward_id": "free-coffee"}}),
+)
+
+
+@st.composite
+def rich_histories(draw: st.DrawFn) -> list[InputMessage]:
+    base = to_messages(draw(histories))
+    extra = draw(st.lists(rich_bodies, max_size=15))
+    mixed = list(base[1:]) + [None] * len(extra)
+    order = draw(st.permutations(range(len(mixed))))
+    bodies = iter(extra)
+    moment = T0
+    messages = [base[0]]
+    for n, index in enumerate(order):
+        moment += timedelta(hours=draw(st.integers(0, 2000), label="hours later"))
+        original = mixed[index]
+        body = original.model_dump(mode="json") if original is not None else next(bodies)
+        if body["type"] in {"points.expire", "tier.expire"}:
+            body["data"] = {"due_at": moment.isoformat()}
+        body.update(id=f"x{n}", customer_id=CUSTOMER, occurred_at=moment.isoformat())
+        messages.append(parse_message(body))
+    return messages
+
+
+@FAST
+@given(rich_histories(), st.sampled_from(PROGRAMS))
+def test_invariants_hold_with_tier_commands_and_time_events(messages, program) -> None:
+    state: CustomerState | None = None
+    for message in messages:
+        decision = decide(state, message, program, NOW)
+        assert decision.state is not None
+        check_invariants(decision.state)
+        ids = [o.id for o in decision.outputs] + [a.activity_id for a in decision.activity]
+        assert len(ids) == len(set(ids))
+        changes = [o.data for o in decision.outputs if o.type == "tier.changed"]
+        for change in changes:
+            assert change.from_tier != change.to_tier or change.direction == "renew"
+        if changes:
+            assert changes[-1].to_tier == decision.state.tier
+        else:
+            assert state is None or decision.state.tier == state.tier
+        state = decision.state
+
+
+@FAST
+@given(rich_histories(), st.sampled_from(PROGRAMS), st.data())
+def test_redelivery_is_a_no_op_with_tier_commands_and_time_events(messages, program, data):
+    once: CustomerState | None = None
+    twice: CustomerState | None = None
+    for message in messages:
+        once = decide(once, message, program, NOW).state
+        twice = decide(twice, message, program, NOW).state
+        if data.draw(st.booleans(), label=f"repeat {message.id}"):
+            repeat = decide(twice, message, program, NOW)
+            assert repeat.duplicate
+            twice = repeat.state
+    assert once == twice
