@@ -65,8 +65,21 @@ class Context:
         return not self.is_import
 
     def caused_by(self, cause: Cause, at: datetime) -> Context:
-        """Return this context for a consequence with its own cause (a time event)."""
-        return replace(self, cause=cause, at=at, id_base=cause.id, actor=None, batch=None)
+        """Return the context of a time event noticed while handling this message.
+
+        It is the system's event, not the message's: the same outputs and emails whether the
+        scheduler's event or a later message (an import, an adjustment) notices it first.
+        """
+        return replace(
+            self,
+            cause=cause,
+            at=at,
+            id_base=cause.id,
+            actor=None,
+            batch=None,
+            is_import=False,
+            emails_allowed=True,
+        )
 
     def envelope(self, output_id: str, customer_id: str) -> dict[str, Any]:
         """Return the envelope fields of an output with this id."""

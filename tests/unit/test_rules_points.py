@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.unit.factories import T0, apply, joined, kinds, later, msg
+from tests.unit.factories import T0, apply, joined, kinds, later, make_program, msg
 
 
 def adjust(delta: int, at: datetime = T0, **data: object):
@@ -138,3 +138,14 @@ def test_imported_points_crossing_a_threshold_change_the_tier_without_entry_rewa
     assert decision.state.tier == "Silver"
     assert kinds(decision) == ["tier.changed"]
     assert decision.state.rewards == ()
+
+
+def test_expiry_noticed_by_an_adjustment_still_emails_like_the_scheduled_event() -> None:
+    program = make_program(emails={"points_expired": True})
+    state = joined(adjust(100, expires_in_months=1), program=program)
+    by_event = apply(
+        state, msg("points.expire", {"due_at": later(31).isoformat()}, at=later(31)), program
+    )
+    lazily = apply(state, adjust(5, at=later(40)), program)
+    assert [o.id for o in by_event.outputs] == [o.id for o in lazily.outputs]
+    assert kinds(lazily) == ["notification.requested"]
