@@ -156,24 +156,30 @@ def refunded(step: Step, message: OrderRefunded, ctx: Context) -> Step | Rejecti
 def _refund_items(
     record: OrderRecord, items: tuple[RefundItem, ...]
 ) -> tuple[Decimal, tuple[OrderLine, ...]] | Rejection:
-    """Price refunded items at their paid unit price, capped at what is left of each line."""
-    lines = {line.sku: line for line in record.lines}
+    """Price refunded items at their paid unit price, capped at what is left of each line.
+
+    An sku on several lines (say, two prices) is refunded from its first line with units left.
+    """
+    lines = list(record.lines)
     amount = Decimal(0)
     for item in items:
-        sku = item.sku
-        line = lines.get(sku)
-        if line is None:
-            known = ", ".join(lines) or "(none)"
+        indexes = [n for n, line in enumerate(lines) if line.sku == item.sku]
+        if not indexes:
+            known = ", ".join(dict.fromkeys(line.sku for line in lines)) or "(none)"
             return Rejection(
                 code="unknown_item",
-                reason=f"order {record.order_id} has no item {sku!r}; its items: {known}",
+                reason=f"order {record.order_id} has no item {item.sku!r}; its items: {known}",
             )
-        quantity = min(item.quantity, line.quantity - line.refunded_quantity)
-        amount += line.unit_price * quantity
-        lines[sku] = line.model_copy(
-            update={"refunded_quantity": line.refunded_quantity + quantity}
-        )
-    return amount, tuple(lines[line.sku] for line in record.lines)
+        wanted = item.quantity
+        for n in indexes:
+            line = lines[n]
+            quantity = min(wanted, line.quantity - line.refunded_quantity)
+            wanted -= quantity
+            amount += line.unit_price * quantity
+            lines[n] = line.model_copy(
+                update={"refunded_quantity": line.refunded_quantity + quantity}
+            )
+    return amount, tuple(lines)
 
 
 def cancelled(step: Step, message: OrderCancelled, ctx: Context) -> Step | Rejection | Duplicate:

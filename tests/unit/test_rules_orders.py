@@ -242,3 +242,13 @@ def test_a_free_order_counts_until_refunded() -> None:
     assert state.order_count == 1
     refunded = apply(state, refund("o1", "r1"))
     assert refunded.state.order_count == 0
+
+
+def test_refund_of_an_sku_on_two_lines_takes_units_from_each_in_turn() -> None:
+    items = [coffee(1, "4.00"), coffee(2, "3.00")]
+    state = joined(order("o1", "10.00", items))
+    decision = apply(state, refund("o1", "r1", items=[{"sku": "latte", "quantity": 2}]))
+    record = decision.state.order("o1")
+    assert [line.refunded_quantity for line in record.lines] == [1, 1]
+    assert record.refunded_amount == Decimal("7.00")
+    assert decision.state.stamps_balance == 1
