@@ -46,9 +46,15 @@ class SmtpService:
     def start(self) -> None:
         """Start the sink unless ours is already running; wait until it answers."""
         pid = read_pid(self.pid_file)
-        if pid is not None and self.healthy():
-            return
-        if pid is None and port_open(self.port):
+        if pid is not None:
+            # Ours is running: healthy, or still binding its port.
+            if wait_for(self.healthy, timeout=20):
+                return
+            raise StackError(
+                f"the SMTP sink (PID {pid}) runs but does not answer on port {self.port}; "
+                f"run `loyalty stack down` and retry. Log {self.log_file}:\n{tail(self.log_file)}"
+            )
+        if port_open(self.port):
             raise StackError(
                 f"port {self.port} is in use by another program; "
                 "set LOYALTY_SMTP_PORT to a free port"
