@@ -268,6 +268,15 @@ class Program(ConfigModel):
             )
         if self.stamps and (self.stamps.card_reward is None) != (self.stamps.card_size is None):
             problems.append("stamps: give card_size and card_reward together, or neither")
+        card_size = self.stamps.card_size if self.stamps else None
+        for index, reward in enumerate(self.rewards):
+            # A full card spends its stamps at once, so the balance never reaches card_size.
+            if card_size is not None and (reward.cost_stamps or 0) >= card_size:
+                problems.append(
+                    f"rewards[{index}].cost_stamps: {reward.cost_stamps} can never be redeemed: "
+                    f"a stamp card of {card_size} completes and spends its stamps first; "
+                    f"price it below {card_size} stamps or make it the card reward"
+                )
         for index, automation in enumerate(self.automations):
             target = automation.manage_tier.tier
             if target is not None and target.casefold() not in tiers:

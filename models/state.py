@@ -158,7 +158,7 @@ class CustomerState(_Frozen):
     points_earned_log: tuple[EarnedEntry, ...] = ()
 
     stamps_balance: int = Field(default=0, ge=0)
-    stamp_card_progress: int = Field(default=0, ge=0)
+    """The one pool of stamps; with a stamp card it is also the progress on the current card."""
     stamp_cards_completed: int = Field(default=0, ge=0)
 
     lifetime_spend: Decimal = Decimal(0)

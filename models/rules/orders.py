@@ -223,7 +223,7 @@ def _reverse(
     step, points_taken = take_points(step, points, first_lot=record.points_lot_id)
     if points:
         step = record_earned(step, ctx, -points, record.paid_at)
-    step, stamps_taken = stamps.take_stamps(step, stamp_count, uncollect=True)
+    step, stamps_taken = stamps.take_stamps(step, stamp_count)
     step = step.log(
         ctx,
         kind,

@@ -4,7 +4,8 @@ A redemption spends the cost (points from the soonest-expiring lots first) and i
 the rewards consumer fulfils, with status ``redeemed``: it emits ``reward.redeemed`` (the
 spend) and ``reward.granted`` (reason ``redeem``). Revoking takes back an unused grant (status
 ``issued`` or ``redeemed``); a redeemed one gives back what was spent on it (points as a new
-lot that never expires and does not count as earned; stamps without refilling the card).
+lot that never expires and does not count as earned; stamps back into the one pool, where
+they complete a stamp card if the balance reaches a full card).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from models.outputs import RewardRedeemed, RewardRedeemedData, RewardRevoked, Re
 from models.rules.base import Context, Rejection, Step
 from models.rules.grants import grant_reward
 from models.rules.points import add_lot, take_points
-from models.rules.stamps import take_stamps
+from models.rules.stamps import add_stamps, take_stamps
 
 
 def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
@@ -48,7 +49,7 @@ def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
             f"{state.stamps_balance}",
         )
     step, _ = take_points(step, points)
-    step, _ = take_stamps(step, stamps, uncollect=False)
+    step, _ = take_stamps(step, stamps)
     step, grant_id = grant_reward(
         step,
         ctx,
@@ -120,7 +121,6 @@ def revoke(step: Step, message: RevokeReward, ctx: Context) -> Step | Rejection:
         refunded_points, refunded_stamps = grant.cost_points or 0, grant.cost_stamps or 0
         if refunded_points:
             step, _ = add_lot(step, ctx, refunded_points, expires_at=None, earned=False)
-        step = step.update(stamps_balance=step.state.stamps_balance + refunded_stamps)
     step = step.emit(
         RewardRevoked(
             **ctx.envelope(step.output_id(ctx, "reward.revoked"), step.state.customer_id),
@@ -132,7 +132,7 @@ def revoke(step: Step, message: RevokeReward, ctx: Context) -> Step | Rejection:
     step, _ = step.notify(
         ctx, "reward_revoked", {"reward_id": grant.reward_id, "grant_id": grant.grant_id}
     )
-    return step.log(
+    step = step.log(
         ctx,
         "reward_revoked",
         internal_note=data.internal_note,
@@ -142,3 +142,4 @@ def revoke(step: Step, message: RevokeReward, ctx: Context) -> Step | Rejection:
         points_returned=refunded_points,
         stamps_returned=refunded_stamps,
     )
+    return add_stamps(step, ctx, refunded_stamps) if refunded_stamps else step

@@ -1,9 +1,13 @@
 """Stamps: earned per order or per qualifying item, adjusted by hand, filling stamp cards.
 
-A stamp card is a milestone, not a purse: every ``card_size`` stamps collected grant the card
-reward once, and the stamps stay spendable on catalog rewards. Stamps taken back (refund,
-negative adjustment) also come off the current card, never below an empty card; cards already
-completed keep their reward.
+There is one pool of stamps, ``stamps_balance``. When the program has a stamp card, completing
+it *spends* the card's stamps: each time the balance reaches ``card_size`` the card reward is
+issued and ``card_size`` stamps leave the balance, so the same stamps never pay twice (once for
+the card, again for a catalog reward). The balance is therefore always the progress on the
+current card; what is below a full card stays spendable on stamp-priced catalog rewards.
+Stamps taken back (refund, cancellation, negative adjustment) leave the balance, never below
+zero; a completed card keeps its reward (a reversal never takes back an issued reward), and
+stamps that were already spent are recorded as a shortfall in the activity.
 """
 
 from __future__ import annotations
@@ -40,40 +44,38 @@ def order_lines(program: Program, order: OrderPaidData) -> tuple[int, tuple[Orde
 
 
 def add_stamps(step: Step, ctx: Context, amount: int) -> Step:
-    """Add stamps to the balance and the card; each full card grants the card reward."""
-    state = step.state
-    progress = state.stamp_card_progress + amount
-    completed = state.stamp_cards_completed
-    step = step.update(stamps_balance=state.stamps_balance + amount)
+    """Add stamps to the balance; each full card spends ``card_size`` and issues the reward."""
+    step = step.update(stamps_balance=step.state.stamps_balance + amount)
     rules = ctx.program.stamps
     if rules is None or rules.card_size is None or rules.card_reward is None:
-        return step.update(stamp_card_progress=progress)
-    while progress >= rules.card_size:
-        progress -= rules.card_size
-        completed += 1
-        step = step.update(stamp_card_progress=progress, stamp_cards_completed=completed)
+        return step
+    while step.state.stamps_balance >= rules.card_size:
+        card = step.state.stamp_cards_completed + 1
+        step = step.update(
+            stamps_balance=step.state.stamps_balance - rules.card_size,
+            stamp_cards_completed=card,
+        )
         step, grant_id = grant_reward(
-            step, ctx, rules.card_reward, "stamp_card", key=f"card-{completed}"
+            step, ctx, rules.card_reward, "stamp_card", key=f"card-{card}"
         )
         step = step.log(
             ctx,
             "stamp_card_completed",
-            customer_note=f"Stamp card {completed} completed",
-            card=completed,
+            delta=-rules.card_size,
+            customer_note=f"Stamp card {card} completed",
+            card=card,
+            stamps_spent=rules.card_size,
             reward_id=rules.card_reward,
             grant_id=grant_id,
+            balance_after=step.state.stamps_balance,
         )
-    return step.update(stamp_card_progress=progress)
+    return step
 
 
-def take_stamps(step: Step, amount: int, *, uncollect: bool) -> tuple[Step, int]:
-    """Remove up to ``amount`` stamps (never below zero); ``uncollect`` also empties the card."""
-    state = step.state
-    taken = min(amount, state.stamps_balance)
-    changes: dict[str, int] = {"stamps_balance": state.stamps_balance - taken}
-    if uncollect:
-        changes["stamp_card_progress"] = max(0, state.stamp_card_progress - taken)
-    return step.update(**changes), taken
+def take_stamps(step: Step, amount: int) -> tuple[Step, int]:
+    """Remove up to ``amount`` stamps (never below zero); return the step and what was taken."""
+    taken = min(amount, step.state.stamps_balance)
+    return step.update(stamps_balance=step.state.stamps_balance - taken), taken
 
 
 def adjust(step: Step, message: AdjustStamps, ctx: Context) -> Step | Rejection:
@@ -98,5 +100,5 @@ def adjust(step: Step, message: AdjustStamps, ctx: Context) -> Step | Rejection:
     )
     if data.delta > 0:
         return add_stamps(step, ctx, data.delta)
-    step, _ = take_stamps(step, -data.delta, uncollect=True)
+    step, _ = take_stamps(step, -data.delta)
     return step

@@ -42,8 +42,9 @@ BASE_PROGRAM: dict[str, Any] = {
     "rewards": [
         {"reward_id": "welcome-silver", "name": "5 EUR off"},
         {"reward_id": "welcome-gold", "name": "10 EUR off"},
-        {"reward_id": "free-coffee", "name": "Free coffee", "cost_stamps": 5},
+        {"reward_id": "free-coffee", "name": "Free coffee"},
         {"reward_id": "tote-bag", "name": "Tote bag", "cost_points": 300},
+        {"reward_id": "cookie", "name": "Cookie", "cost_stamps": 3},
     ],
     "groups": {"staff": "Employees"},
 }

@@ -2,8 +2,9 @@
 
 It knows one fixed program (the test program of ``factories``, without membership period) and
 only these messages: join, order paid, refund by amount or in full, cancellation, points and
-stamps adjustments, and redeeming the 300-point tote bag. It tracks plain numbers: points
-balance, points earned, stamps balance, spend and the tier. It does not import the rules; if
+stamps adjustments, and redeeming the 300-point tote bag or the 3-stamp cookie. It tracks plain
+numbers: points balance, points earned, stamps balance, stamp cards completed (a full card of 5
+spends its stamps), spend and the tier. It does not import the rules; if
 both implementations agree over random histories, a bug would have to be made twice.
 """
 
@@ -15,6 +16,8 @@ from decimal import Decimal
 
 TIERS = [("Bronze", 0, Decimal(1)), ("Silver", 500, Decimal("1.5")), ("Gold", 1500, Decimal(1))]
 TOTE_BAG_COST = 300
+COOKIE_COST = 3
+CARD_SIZE = 5
 STAMP_MIN_ORDER = Decimal(5)
 
 
@@ -34,6 +37,7 @@ class RefCustomer:
     points: int = 0
     earned: int = 0
     stamps: int = 0
+    cards: int = 0
     spend: Decimal = Decimal(0)
     tier: str = "Bronze"
     orders: dict[str, RefOrder] = field(default_factory=dict)
@@ -41,6 +45,11 @@ class RefCustomer:
 
     def _retier(self) -> None:
         self.tier = [name for name, threshold, _ in TIERS if self.earned >= threshold][-1]
+
+    def _collect(self, stamps: int) -> None:
+        self.stamps += stamps
+        self.cards += self.stamps // CARD_SIZE
+        self.stamps %= CARD_SIZE
 
     def _multiplier(self) -> Decimal:
         return next(m for name, _, m in TIERS if name == self.tier)
@@ -54,7 +63,7 @@ class RefCustomer:
         self.orders[order_id] = RefOrder(total, points, stamps)
         self.points += points
         self.earned += points
-        self.stamps += stamps
+        self._collect(stamps)
         self.spend += total
         self._retier()
 
@@ -100,11 +109,13 @@ class RefCustomer:
         self.seen.add(msg_id)
         if delta < 0 and -delta > self.stamps:
             return
-        self.stamps += delta
+        self._collect(delta)
 
-    def redeem_tote_bag(self, msg_id: str) -> None:
+    def redeem(self, msg_id: str, reward_id: str) -> None:
         if msg_id in self.seen:
             return
         self.seen.add(msg_id)
-        if self.points >= TOTE_BAG_COST:
+        if reward_id == "tote-bag" and self.points >= TOTE_BAG_COST:
             self.points -= TOTE_BAG_COST
+        elif reward_id == "cookie" and self.stamps >= COOKIE_COST:
+            self.stamps -= COOKIE_COST

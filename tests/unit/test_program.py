@@ -80,6 +80,10 @@ BAD = [
     (_set("earn", None, "rounding", "nearest"), "earn.rounding: must be 'floor'"),
     (_set("rewards", 4, "cost_stamps", 2), "rewards[4]: give cost_points or cost_stamps, not both"),
     (
+        _set("rewards", 6, "cost_stamps", 8),
+        "rewards[6].cost_stamps: 8 can never be redeemed: a stamp card of 8 completes",
+    ),
+    (
         _set("rewards", 4, "reward_id", "voucher-20"),
         "rewards[5].reward_id: 'voucher-20' is repeated",
     ),

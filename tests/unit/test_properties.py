@@ -46,6 +46,7 @@ ops = st.one_of(
     st.builds(Op, kind=st.just("points"), delta=st.integers(-800, 1500).filter(bool)),
     st.builds(Op, kind=st.just("stamps"), delta=st.integers(-6, 9).filter(bool)),
     st.builds(Op, kind=st.just("redeem")),
+    st.builds(Op, kind=st.just("cookie")),
 )
 histories = st.lists(ops, max_size=25)
 
@@ -95,7 +96,8 @@ def to_messages(history: list[Op]) -> list[InputMessage]:
         elif op.kind == "stamps":
             raw.append({"type": "stamps.adjust", "data": {"delta": op.delta}})
         else:
-            raw.append({"type": "reward.redeem", "data": {"reward_id": "tote-bag"}})
+            reward = "cookie" if op.kind == "cookie" else "tote-bag"
+            raw.append({"type": "reward.redeem", "data": {"reward_id": reward}})
     return [
         parse_message(
             {
@@ -121,7 +123,7 @@ def check_invariants(state: CustomerState) -> None:
     assert all(lot.amount > 0 for lot in state.points_lots)
     assert state.points_balance >= 0
     assert state.stamps_balance >= 0
-    assert 0 <= state.stamp_card_progress < 5
+    assert 0 <= state.stamps_balance < 5  # a full card spends its stamps at once
     assert state.points_earned == sum(e.amount for e in state.points_earned_log)
     assert state.lifetime_spend == sum((o.net_amount for o in state.orders), Decimal(0))
     for record in state.orders:
@@ -232,13 +234,14 @@ def test_state_matches_the_reference_model(history: list[Op]) -> None:
         elif message.type == "stamps.adjust":
             model.adjust_stamps(message.id, message.data.delta)
         elif message.type == "reward.redeem":
-            model.redeem_tote_bag(message.id)
+            model.redeem(message.id, message.data.reward_id)
         assert state is not None
         assert (state.points_balance, state.points_earned, state.stamps_balance) == (
             model.points,
             model.earned,
             model.stamps,
         )
+        assert state.stamp_cards_completed == model.cards
         assert (state.tier, state.lifetime_spend) == (model.tier, model.spend)
 
 
@@ -281,7 +284,7 @@ rich_bodies = st.one_of(
     ),
     st.just({"type": "points.expire", "data": {}}),
     st.just({"type": "tier.expire", "data": {}}),
-    st.just({"type": "reward.redeem", "data": {"reward_id": "free-coffee"}}),
+    st.just({"type": "reward.redeem", "data": {"reward_id": "cookie"}}),
 )
 
 
