@@ -3,9 +3,9 @@
 Pure: no I/O, no clock reads (``now`` is a parameter and only stamps output envelopes), no
 Kafka or MongoDB types. Dispatch on the message type happens here, in ``_RULES``, and nowhere
 else. Before any rule runs for an active customer, endings already due at the message's time
-are applied (points lots expire, a temporary tier ends, a membership hold runs out), so the
-state is right even when the scheduler's time event arrives late; the scheduled event then
-finds nothing left to do.
+are applied (points lots expire, a temporary tier ends, a membership hold runs out, activity
+leaves the qualification period and the tier is reviewed), so the state is right even when
+the scheduler's time event arrives late; the scheduled event then finds nothing left to do.
 
 The worker persists ``decision.state`` (with a version check: ``state.version`` was one less
 before the change), writes ``decision.outputs`` into the customer's outbox in the same update,
@@ -37,7 +37,7 @@ from models.messages import (
 )
 from models.outputs import Cause, OutputMessage
 from models.program import Program
-from models.rules import customers, orders, points, rewards, stamps, tier_commands, tiers
+from models.rules import customers, orders, points, rewards, stamps, tier_commands, tier_time
 from models.rules.base import ADJUSTMENT_TYPES, IMPORT_SOURCE, Context, Duplicate, Rejection, Step
 from models.state import ActivityEntry, CustomerState
 from models.values import DomainModel
@@ -124,7 +124,7 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
     step = Step(state)
     if state.active:
         step = points.expire_due_lots(step, ctx, ctx.at)
-        step = tiers.settle_time(step, ctx, ctx.at)
+        step = tier_time.settle_time(step, ctx, ctx.at)
     if isinstance(message, CustomerUpserted):
         return _finish(customers.update(step, message, ctx), message.id)
     if not state.active:
@@ -139,7 +139,7 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
         return Decision(state=state, duplicate=True)
     if isinstance(outcome, Rejection):
         return _refuse(step, ctx, outcome, message.id)
-    return _finish(outcome, message.id)
+    return _finish(tier_time.schedule_review(outcome, ctx), message.id)
 
 
 def _finish(step: Step, message_id: str) -> Decision:

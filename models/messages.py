@@ -300,14 +300,17 @@ class RevokeReward(Envelope):
 
 
 class ExpireTierData(DomainModel):
-    """Fires at ``due_at``; a no-op unless the customer's tier really ends by then."""
+    """Fires at ``due_at``; a no-op unless a tier ending or review is really due by then."""
 
     due_at: Timestamp
     tier: Name | None = None
 
 
 class ExpireTier(Envelope):
-    """Internal: a temporary tier or membership period ends (time as data, invariant 7)."""
+    """Internal: a temporary tier or membership period ends, or activity leaves the period.
+
+    Sent at ``CustomerState.next_due_at`` (time as data, invariant 7).
+    """
 
     type: Literal["tier.expire"] = "tier.expire"
     data: ExpireTierData

@@ -175,6 +175,8 @@ class CustomerState(_Frozen):
     """End of the hold: the membership period or the temporary tier's expiry; None: no end."""
     qualify_since: datetime | None = None
     """After a manual downgrade: only activity from here on counts toward an automatic upgrade."""
+    tier_review_at: datetime | None = None
+    """Next moment earlier activity leaves the qualification period and the tier may drop."""
 
     rewards: tuple[RewardGrant, ...] = ()
 
@@ -203,7 +205,11 @@ class CustomerState(_Frozen):
 
     @property
     def next_due_at(self) -> datetime | None:
-        """When this customer next needs a time event (points lot expiry, tier end, hold end)."""
+        """When this customer next needs a time event.
+
+        The soonest of: a points lot expiring, a temporary tier ending, a membership hold
+        ending, and the next moment activity leaves the qualification period (tier review).
+        """
         if not self.active:
             return None
         due = [lot.expires_at for lot in self.points_lots if lot.expires_at is not None]
@@ -211,6 +217,8 @@ class CustomerState(_Frozen):
             due.append(self.tier_expires_at)
         elif self.tier_held and self.tier_hold_until is not None:
             due.append(self.tier_hold_until)
+        if self.tier_review_at is not None:
+            due.append(self.tier_review_at)
         return min(due, default=None)
 
     def order(self, order_id: str) -> OrderRecord | None:

@@ -13,7 +13,8 @@ from models.messages import ChangeTier, ExpireTier, ManageTier, ManageTierData
 from models.program import Tier
 from models.rules.base import Context, Rejection, Step, rank_of
 from models.rules.tier_expiry import expiry_at
-from models.rules.tiers import Direction, membership_end, move, rules_tier, settle_time
+from models.rules.tier_time import settle_time
+from models.rules.tiers import Direction, membership_end, move, rules_tier
 from models.state import TierSource
 
 
@@ -168,5 +169,5 @@ def _choose(  # noqa: PLR0911 - a decision table, one return per outcome
 
 
 def expire(step: Step, message: ExpireTier, ctx: Context) -> Step:
-    """Scheduled tier ending: a temporary tier or a membership hold that is due ends."""
+    """Scheduled tier time event: a temporary tier or hold ends, or the tier is reviewed."""
     return settle_time(step, ctx, min(message.data.due_at, ctx.at))

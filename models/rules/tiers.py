@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from models.outputs import Cause, TierChanged, TierChangedData, derive_id
+from models.outputs import TierChanged, TierChangedData
 from models.program import Metric, Program, Tier
 from models.rules.base import Context, Step, rank_of
 from models.rules.grants import grant_reward
@@ -27,26 +27,31 @@ from models.state import CustomerState, TierSource
 Direction = Literal["up", "down", "renew", "expire"]
 
 
-def window_start(program: Program, at: datetime) -> datetime | None:
-    """Start of the qualification period that ends at ``at`` (``None``: lifetime)."""
+def leaves_window_at(program: Program, moment: datetime) -> datetime | None:
+    """When activity dated ``moment`` stops counting toward a tier (``None``: lifetime).
+
+    Rolling N months: N calendar months after it; calendar year: the next January 1st. Each
+    piece of activity leaves at a fixed moment, so the metric only drops at those moments and
+    the scheduler can be told when (``tier_time.review_at``).
+    """
     period = program.qualification_period
     if period.kind == "calendar_year":
-        return start_of_year(at)
+        return start_of_year(moment).replace(year=moment.year + 1)
     if period.kind == "rolling_months" and period.months is not None:
-        return add_months(at, -period.months)
+        return add_months(moment, period.months)
     return None
 
 
 def metrics(
     state: CustomerState, program: Program, at: datetime, since: datetime | None = None
 ) -> dict[Metric, Decimal | int]:
-    """The three qualification metrics over the period (and from ``since`` on, when given)."""
-    start = window_start(program, at)
-    if since is not None:
-        start = since if start is None else max(start, since)
+    """The three qualification metrics over the period at ``at`` (and from ``since`` on)."""
 
     def counts(moment: datetime) -> bool:
-        return start is None or moment >= start
+        if since is not None and moment < since:
+            return False
+        leaves = leaves_window_at(program, moment)
+        return leaves is None or at < leaves
 
     orders = [o for o in state.orders if counts(o.paid_at)]
     return {
@@ -186,31 +191,3 @@ def evaluate(step: Step, ctx: Context) -> Step:
     if target_rank < current and not held:
         return move(step, ctx, target, "down", source="rules", held=False, hold_until=None)
     return step
-
-
-def settle_time(step: Step, ctx: Context, cutoff: datetime) -> Step:
-    """Apply tier endings due by ``cutoff``: a temporary tier expires, a hold runs out."""
-    state = step.state
-    if not state.active:
-        return step
-    if state.tier_expires_at is not None and state.tier_expires_at <= cutoff:
-        event = _time_event(ctx, state, state.tier_expires_at)
-        step = step.update(
-            tier_expires_at=None, tier_held=False, tier_hold_until=None, qualify_since=None
-        )
-        target = rules_tier(step.state, ctx.program, event.at)
-        if (target.name if target else None) == state.tier:
-            return step.log(event, "tier_expiry_kept", tier=state.tier)
-        return move(step, event, target, "expire", source="rules", held=False, hold_until=None)
-    if state.tier_held and state.tier_hold_until is not None and state.tier_hold_until <= cutoff:
-        event = _time_event(ctx, state, state.tier_hold_until)
-        step = step.update(tier_held=False, tier_hold_until=None, qualify_since=None)
-        return evaluate(step, event)
-    return step
-
-
-def _time_event(ctx: Context, state: CustomerState, due: datetime) -> Context:
-    # The same id whether the scheduler's event or a later message notices the due time first.
-    cause_id = derive_id(state.customer_id, "tier.expire", due.isoformat())
-    return ctx.caused_by(Cause(type="tier.expire", id=cause_id), due)
-

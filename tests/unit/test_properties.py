@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from models.decide import decide
 from models.messages import InputMessage, parse_message
+from models.program import Program
 from models.state import CustomerState
 from tests.unit.factories import CUSTOMER, NOW, PROGRAM, T0, make_program
 from tests.unit.reference_model import RefCustomer
@@ -252,6 +253,9 @@ PROGRAMS = [
     make_program(membership_period={"months": 12}),
     make_program(qualification_period={"rolling_months": 6}),
 ]
+CALENDAR_PROGRAM = make_program(
+    qualification_period="calendar_year", membership_period={"months": 3}
+)
 tier_names = st.sampled_from(["Bronze", "Silver", "Gold"])
 expiries = st.one_of(
     st.none(), st.builds(lambda d: {"kind": "duration", "days": d}, st.integers(1, 400))
@@ -341,3 +345,52 @@ def test_redelivery_is_a_no_op_with_tier_commands_and_time_events(messages, prog
             assert repeat.duplicate
             twice = repeat.state
     assert once == twice
+
+
+def _with_scheduled_time_events(
+    messages: list[InputMessage], program: Program
+) -> tuple[CustomerState, list[Any]]:
+    """Replay, sending a tier.expire at every next_due_at before the next message is due."""
+    state: CustomerState | None = None
+    changes: list[Any] = []
+    for message in messages:
+        last_due = None
+        while state is not None and state.next_due_at is not None:
+            due = state.next_due_at
+            if due > message.occurred_at:
+                break
+            assert last_due is None or due > last_due, "a time event must move next_due_at on"
+            last_due = due
+            event = parse_message(
+                {
+                    "id": f"tick-{due.isoformat()}",
+                    "type": "tier.expire",
+                    "customer_id": CUSTOMER,
+                    "occurred_at": due.isoformat(),
+                    "data": {"due_at": due.isoformat()},
+                }
+            )
+            decision = decide(state, event, program, NOW)
+            changes += [o for o in decision.outputs if o.type == "tier.changed"]
+            state = decision.state
+        decision = decide(state, message, program, NOW)
+        changes += [o for o in decision.outputs if o.type == "tier.changed"]
+        state = decision.state
+    assert state is not None
+    return state, changes
+
+
+@FAST
+@given(rich_histories(), st.sampled_from([*PROGRAMS, CALENDAR_PROGRAM]))
+def test_scheduled_time_events_change_tiers_as_later_messages_would(messages, program) -> None:
+    scheduled, scheduled_changes = _with_scheduled_time_events(messages, program)
+    state: CustomerState | None = None
+    changes: list[Any] = []
+    for message in messages:
+        decision = decide(state, message, program, NOW)
+        changes += [o for o in decision.outputs if o.type == "tier.changed"]
+        state = decision.state
+    assert state is not None
+    ignored = {"applied_ids", "version"}
+    assert scheduled.model_dump(exclude=ignored) == state.model_dump(exclude=ignored)
+    assert [(c.id, c.data) for c in scheduled_changes] == [(c.id, c.data) for c in changes]
