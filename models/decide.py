@@ -128,10 +128,12 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
     if isinstance(message, CustomerUpserted):
         return _finish(customers.update(step, message, ctx), message.id)
     if not state.active:
+        removed = f" on {state.removed_at.date().isoformat()}" if state.removed_at else ""
         refusal = Rejection(
             code="customer_removed",
-            reason=f"customer {state.customer_id!r} was removed from the program; "
-            f"{message.type} is not applied",
+            reason=f"customer {state.customer_id!r} was removed from the program{removed}; "
+            f"{message.type} is not applied (a removed customer keeps their history but "
+            "takes no further messages; do not resend)",
         )
         return _refuse(step, ctx, refusal, message.id)
     outcome = _RULES[type(message)](step, message, ctx)

@@ -23,10 +23,17 @@ def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
     data = message.data
     reward = ctx.program.find_reward(data.reward_id)
     if reward is None:
-        known = ", ".join(r.reward_id for r in ctx.program.rewards) or "(none)"
+        priced = [
+            f"{r.reward_id} ({r.cost_points} points)"
+            if r.cost_points
+            else f"{r.reward_id} ({r.cost_stamps} stamps)"
+            for r in ctx.program.rewards
+            if r.cost_points or r.cost_stamps
+        ]
         return Rejection(
             code="unknown_reward",
-            reason=f"unknown reward {data.reward_id!r}; known rewards: {known}",
+            reason=f"unknown reward {data.reward_id!r}; rewards that can be redeemed: "
+            f"{', '.join(priced) or '(none)'}",
         )
     state = step.state
     points, stamps = reward.cost_points or 0, reward.cost_stamps or 0
@@ -101,9 +108,15 @@ def revoke(step: Step, message: RevokeReward, ctx: Context) -> Step | Rejection:
     data = message.data
     grant = step.state.grant(data.grant_id)
     if grant is None:
+        unused = [g.grant_id for g in step.state.rewards if g.status in {"issued", "redeemed"}]
+        hint = (
+            f"grants that can be revoked (latest first, at most 5): {', '.join(unused[:-6:-1])}"
+            if unused
+            else "the customer has no unused grant to revoke"
+        )
         return Rejection(
             code="unknown_grant",
-            reason=f"the customer holds no reward with grant id {data.grant_id!r}",
+            reason=f"the customer holds no reward with grant id {data.grant_id!r}; {hint}",
         )
     if grant.status not in {"issued", "redeemed"}:
         return Rejection(
