@@ -307,10 +307,7 @@ class ExpireTierData(DomainModel):
 
 
 class ExpireTier(Envelope):
-    """Internal: a temporary tier or membership period ends, or activity leaves the period.
-
-    Sent at ``CustomerState.next_due_at`` (time as data, invariant 7).
-    """
+    """Internal: a tier or hold ends, or activity leaves the period (time as data, inv. 7)."""
 
     type: Literal["tier.expire"] = "tier.expire"
     data: ExpireTierData
