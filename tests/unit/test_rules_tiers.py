@@ -152,6 +152,20 @@ def test_imported_tier_change_sends_no_email_and_grants_no_entry_rewards(envelop
     assert decision.state.tier_source == "import"
 
 
+def test_imported_manage_tier_sends_no_email_and_grants_no_entry_rewards_even_if_asked() -> None:
+    body = {
+        "action": "upgrade",
+        "strategy": "specific",
+        "tier": "Gold",
+        "notify": True,
+        "entry_rewards": True,
+    }
+    decision = apply(joined(), msg("tier.manage", body, batch={"id": "b2", "row": 1}))
+    assert kinds(decision) == ["tier.changed"]
+    assert (tier_changed(decision).notified, decision.state.tier) == (False, "Gold")
+    assert decision.state.tier_source == "import"
+
+
 def test_change_to_an_unknown_tier_is_refused_listing_known_tiers() -> None:
     decision = apply(joined(), change("Platnum"))
     assert decision.rejection.code == "unknown_tier"
