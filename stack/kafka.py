@@ -17,7 +17,7 @@ from string import Template
 from typing import TypeVar
 
 from settings import Settings
-from stack.process import ServiceStatus, StackError, port_open, read_pid, spawn, stop, tail
+from stack.process import ServiceStatus, StackError, port_open, read_pid, spawn, stop
 from topics.admin import TopicLayoutError, ensure_topics
 
 T = TypeVar("T")
@@ -48,10 +48,14 @@ def _run_async(factory: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(asyncio.run, main()).result()
 
 
-def _major(version: str) -> int:
-    """Return the major number of a dotted version string (0 when it does not parse)."""
-    match = re.match(r"(\d+)", version)
-    return int(match.group(1)) if match else 0
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """Return (4, 4, 0) for "4.4.0"; non-numeric parts end the tuple."""
+    parts: list[int] = []
+    for part in version.split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
 
 
 def java_major() -> int:
@@ -119,12 +123,12 @@ class KafkaService:
         """Fetch kafka_2.13:<version> and a log4j2 backend with Maven (cached; idempotent)."""
         if self.installed():
             return
-        if _major(self.version) >= 4 and java_major() < MIN_JAVA_FOR_KAFKA_4:
+        java = java_major()  # raises the clear "java not found" line first
+        if _version_tuple(self.version) >= (4,) and java < MIN_JAVA_FOR_KAFKA_4:
             raise StackError(
-                f"Kafka {self.version} needs Java 17+, found Java {java_major()}; "
+                f"Kafka {self.version} needs Java 17+, found Java {java}; "
                 "install openjdk-17 or set LOYALTY_KAFKA_VERSION=3.9.2"
             )
-        java_major()  # raises the clear "java not found" line for 3.x too
         if shutil.which("mvn") is None:
             raise StackError(
                 "mvn not found on PATH; install Maven (e.g. apt-get install maven) "
@@ -141,7 +145,8 @@ class KafkaService:
         # never looks complete.
         staging = self.install_dir / f"libs.partial-{uuid.uuid4().hex[:8]}"
         cmd = [
-            "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+            # -U: retry artifacts whose earlier failure Maven cached in ~/.m2.
+            "mvn", "-q", "-B", "-U", "-f", str(pom), "dependency:copy-dependencies",
             "-DincludeScope=runtime", f"-DoutputDirectory={staging.resolve()}",
         ]  # fmt: skip
         try:
@@ -156,8 +161,10 @@ class KafkaService:
             ) from None
         if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
             shutil.rmtree(staging, ignore_errors=True)
-            errors = [ln for ln in (result.stdout + result.stderr).splitlines() if "ERROR" in ln]
-            reason = errors[0].removeprefix("[ERROR] ").strip()[:300] if errors else "no jars"
+            output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+            errors = [ln for ln in output.splitlines() if ln.startswith("[ERROR]")]
+            # Keep Maven's innermost cause, e.g. "Could not find artifact ...:4.9.9 in central".
+            reason = errors[0].split(" -> [Help")[0].split(": ")[-1][:300] if errors else "no jars"
             raise StackError(
                 f"could not fetch Kafka {self.version} from Maven Central ({reason}); check "
                 "network access to repo1.maven.org and that LOYALTY_KAFKA_VERSION is a released "
@@ -198,7 +205,18 @@ class KafkaService:
 
     def _format_storage(self) -> None:
         """Format the KRaft log dir once, with a cluster id kept in the data dir."""
+        formatted_by = self.data_dir / "formatted-by"
         if (self.log_dir / "meta.properties").is_file():
+            # Metadata written by a newer Kafka cannot be read by an older one.
+            older = formatted_by.is_file() and _version_tuple(self.version) < _version_tuple(
+                formatted_by.read_text().strip()
+            )
+            if older:
+                raise StackError(
+                    f"{self.data_dir} was written by Kafka {formatted_by.read_text().strip()}, "
+                    f"newer than {self.version}; set LOYALTY_KAFKA_VERSION back or delete "
+                    f"{self.data_dir} (its topics and offsets are lost)"
+                )
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.cluster_id_file.is_file():
@@ -215,26 +233,37 @@ class KafkaService:
         if result.returncode != 0:
             last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             raise StackError(f"formatting Kafka storage in {self.log_dir} failed: {last[0]}")
+        formatted_by.write_text(self.version + "\n")
 
     def healthy(self, timeout: float = 5.0) -> bool:
         """Return True when the broker on our port answers a metadata request."""
         return _run_async(lambda: broker_answers(self.bootstrap, timeout))
 
-    def _wait_healthy(self, pid: int) -> None:
+    def _log_tail(self, since: int) -> str:
+        """Return the last log lines written after byte offset `since` (this start only)."""
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(since)
+                text = log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-20:]) or "(nothing logged)"
+
+    def _wait_healthy(self, pid: int, log_offset: int = 0) -> None:
         """Block until the broker answers, or raise with the log tail if it dies or stalls."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if read_pid(self.pid_file) != pid:
                 raise StackError(
                     f"Kafka exited during start-up; last lines of {self.log_file}:\n"
-                    + tail(self.log_file)
+                    + self._log_tail(log_offset)
                 )
             if port_open(self.settings.kafka_port) and self.healthy(timeout=3.0):
                 return
             time.sleep(0.3)
         raise StackError(
             f"Kafka did not answer on {self.bootstrap} within {START_TIMEOUT_S:.0f} s; "
-            f"last lines of {self.log_file}:\n" + tail(self.log_file)
+            f"last lines of {self.log_file}:\n" + self._log_tail(log_offset)
         )
 
     def _ensure_topics(self) -> None:
@@ -280,12 +309,13 @@ class KafkaService:
         self.install()
         self._write_config()
         self._format_storage()
+        log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         pid = spawn(
             [*self._java(), "kafka.Kafka", str(self.config_file.resolve())],
             pid_file=self.pid_file,
             log_file=self.log_file,
         )
-        self._wait_healthy(pid)
+        self._wait_healthy(pid, log_offset)
         self._ensure_topics()
 
     # -- stop / status ---------------------------------------------------------------------
