@@ -181,8 +181,8 @@ class KafkaService:
         """Return the java command prefix with heap, classpath and logging config."""
         return [
             "java",
+            # No -Xms: on a shared dev machine the heap should only grow when it is needed.
             f"-Xmx{self.settings.kafka_heap}",
-            f"-Xms{self.settings.kafka_heap}",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.log4j_file.resolve()}",

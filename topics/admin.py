@@ -49,12 +49,11 @@ async def ensure_topics(
     replication_factor: int = 1,
     within: float = 30.0,
 ) -> list[str]:
-    """Create missing topics with `partitions` partitions; return the names created.
-
-    Topics in `same_count` (the input topics) must have exactly `partitions` partitions, or
-    TopicLayoutError is raised; other existing topics are left as they are.
-    """
+    """Create missing topics with `partitions` partitions; return the names created."""
+    # Topics in `same_count` (the input topics) must have exactly `partitions` partitions or
+    # TopicLayoutError is raised; other existing topics are left as they are.
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415 - heavy import
+    from aiokafka.errors import KafkaError  # noqa: PLC0415
 
     wanted = list(dict.fromkeys(topics))
     strict = list(same_count)
@@ -85,6 +84,8 @@ async def ensure_topics(
                 await asyncio.sleep(0.1)
             _check_counts(counts, partitions, strict)
             return missing
+    except KafkaError as exc:
+        raise TopicLayoutError(f"topic set-up on Kafka at {bootstrap} failed: {exc}") from exc
     except TimeoutError:
         raise TopicLayoutError(
             f"Kafka at {bootstrap} did not confirm topics {', '.join(wanted)} within {within:.0f} s"
