@@ -245,7 +245,7 @@ async def test_group_rebalances_when_members_join_and_leave(kafka: Settings, uni
 # a worker with a table, restarted while source events wait, resumes the source partitions
 # while its fetcher already runs for the changelog and seeks them to the committed offsets
 # only afterwards (faust/tables/recovery.py, on_recovery_completed). Measured: the waiting
-# events were processed twice in 6 of 9 restarts, and about 1 restart in 25 skipped one event
+# events were processed twice in 6 of 12 restarts, and about 1 restart in 20 skipped one event
 # for good (its offset committed, never processed). Without tables (the stateless test below)
 # 12 of 12 restarts processed each event exactly once. So the table test produces only once
 # the worker is ready, and the workers should not use faust tables.
