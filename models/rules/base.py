@@ -34,6 +34,19 @@ class Rejection(DomainModel):
     reason: str
 
 
+def over_deduction(unit: str, delta: int, balance: int) -> Rejection | None:
+    """Refuse a manual deduction of more ``unit`` than the balance holds (nothing is clamped)."""
+    if delta >= 0 or -delta <= balance:
+        return None
+    return Rejection(
+        code=f"insufficient_{unit}",
+        reason=(
+            f"cannot deduct {-delta} {unit}: the balance is {balance} "
+            f"(delta {delta}); deduct at most {balance}"
+        ),
+    )
+
+
 class Duplicate(DomainModel):
     """A message whose business key (order id, refund id ...) was already applied."""
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from models.messages import AdjustPoints, ExpirePoints
 from models.outputs import Cause, derive_id
 from models.rules import tiers
-from models.rules.base import Context, Rejection, Step
+from models.rules.base import Context, Rejection, Step, over_deduction
 from models.rules.periods import add_months
 from models.state import EarnedEntry, PointsLot
 
@@ -111,14 +111,8 @@ def adjust(step: Step, message: AdjustPoints, ctx: Context) -> Step | Rejection:
     """Add or deduct points by hand; a deduction larger than the balance is refused."""
     data = message.data
     balance = step.state.points_balance
-    if data.delta < 0 and -data.delta > balance:
-        return Rejection(
-            code="insufficient_points",
-            reason=(
-                f"cannot deduct {-data.delta} points: the balance is {balance} "
-                f"(delta {data.delta}); deduct at most {balance}"
-            ),
-        )
+    if (refusal := over_deduction("points", data.delta, balance)) is not None:
+        return refusal
     if data.delta > 0:
         expires_at = add_months(ctx.at, data.expires_in_months) if data.expires_in_months else None
         step, lot_id = add_lot(step, ctx, data.delta, expires_at=expires_at)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from models.messages import AdjustStamps, OrderPaidData
 from models.program import Program
-from models.rules.base import Context, Rejection, Step
+from models.rules.base import Context, Rejection, Step, over_deduction
 from models.rules.grants import grant_reward
 from models.state import OrderLine
 
@@ -82,14 +82,8 @@ def adjust(step: Step, message: AdjustStamps, ctx: Context) -> Step | Rejection:
     """Add or deduct stamps by hand; a deduction larger than the balance is refused."""
     data = message.data
     balance = step.state.stamps_balance
-    if data.delta < 0 and -data.delta > balance:
-        return Rejection(
-            code="insufficient_stamps",
-            reason=(
-                f"cannot deduct {-data.delta} stamps: the balance is {balance} "
-                f"(delta {data.delta}); deduct at most {balance}"
-            ),
-        )
+    if (refusal := over_deduction("stamps", data.delta, balance)) is not None:
+        return refusal
     step = step.log(
         ctx,
         "stamps_adjusted",
