@@ -23,6 +23,7 @@ test: install lint typecheck stack-up
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: install
 	$(BIN)/mypy $(PACKAGES)

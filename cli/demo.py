@@ -42,29 +42,60 @@ def _print_steps(result: DemoResult) -> None:
 
 
 def _print_customers(result: DemoResult) -> None:
-    table = Table("customer", "points", "earned", "stamps", "tier", "expires", "rewards",
-                  title="customers after the scenario")
+    table = Table(
+        "customer",
+        "points",
+        "earned",
+        "stamps",
+        "tier",
+        "expires",
+        "rewards",
+        title="customers after the scenario",
+    )
     for state in result.states.values():
         rewards = ", ".join(f"{g.reward_id} ({g.status})" for g in state.rewards) or "-"
         expires = state.tier_expires_at.date().isoformat() if state.tier_expires_at else "-"
-        table.add_row(state.customer_id, str(state.points_balance), str(state.points_earned),
-                      str(state.stamps_balance), state.tier or "-", expires, rewards)
+        table.add_row(
+            state.customer_id,
+            str(state.points_balance),
+            str(state.points_earned),
+            str(state.stamps_balance),
+            state.tier or "-",
+            expires,
+            rewards,
+        )
     console.print(table)
 
 
 def _print_outputs(result: DemoResult) -> None:
     changes = [out for out in result.outputs if isinstance(out, TierChanged)]
-    table = Table("customer", "from", "to", "direction", "cause", "notified", "entry rewards",
-                  title="tier.changed messages (loyalty.tier-changes)")
+    table = Table(
+        "customer",
+        "from",
+        "to",
+        "direction",
+        "cause",
+        "notified",
+        "entry rewards",
+        title="tier.changed messages (loyalty.tier-changes)",
+    )
     for change in changes:
         data = change.data
-        table.add_row(change.customer_id, data.from_tier or "-", data.to_tier or "-",
-                      data.direction, f"{data.cause.type} {data.cause.id}", str(data.notified),
-                      ", ".join(data.entry_rewards_granted) or "-")
+        table.add_row(
+            change.customer_id,
+            data.from_tier or "-",
+            data.to_tier or "-",
+            data.direction,
+            f"{data.cause.type} {data.cause.id}",
+            str(data.notified),
+            ", ".join(data.entry_rewards_granted) or "-",
+        )
     console.print(table)
     grants = [out for out in result.outputs if isinstance(out, RewardGranted)]
-    console.print(f"reward.granted messages: {len(grants)} "
-                  f"({', '.join(g.data.reward_id for g in grants) or 'none'})")
+    console.print(
+        f"reward.granted messages: {len(grants)} "
+        f"({', '.join(g.data.reward_id for g in grants) or 'none'})"
+    )
     for note in (out for out in result.outputs if isinstance(out, NotificationRequested)):
         console.print(f"email requested: {note.data.kind} for {note.customer_id}")
 

@@ -57,9 +57,7 @@ class DemoResult:
         return [out for step in self.steps for _, dec in step.decisions for out in dec.outputs]
 
 
-async def _positioned_consumer(
-    settings: Settings, producer: AIOKafkaProducer
-) -> AIOKafkaConsumer:
+async def _positioned_consumer(settings: Settings, producer: AIOKafkaProducer) -> AIOKafkaConsumer:
     """Assign every input partition and pin the position at its current end before producing."""
     partitions = [
         TopicPartition(topic, p)
@@ -75,9 +73,7 @@ async def _positioned_consumer(
     return consumer
 
 
-async def _read_back(
-    consumer: AIOKafkaConsumer, wanted: set[str]
-) -> dict[str, bytes]:
+async def _read_back(consumer: AIOKafkaConsumer, wanted: set[str]) -> dict[str, bytes]:
     """Read from the input topics until every wanted message id has come back."""
     found: dict[str, bytes] = {}
     async with asyncio.timeout(READ_BACK_SECONDS):

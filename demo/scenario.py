@@ -67,8 +67,10 @@ def tier_import(
         email = (row.get("email") or "").strip().lower()
         customer = by_email.get(email)
         if customer is None:
-            report.append(f"row {row_number}: unknown email {email!r}; only existing customers "
-                          "are changed, add the customer first")
+            report.append(
+                f"row {row_number}: unknown email {email!r}; only existing customers "
+                "are changed, add the customer first"
+            )
             continue
         try:
             tier = program.tier(row.get("tier") or "").name
@@ -77,8 +79,16 @@ def tier_import(
             continue
         batch = {"id": batch_id, "row": row_number, "suppress_notifications": True}
         data = {"tier": tier, "notify": False, "entry_rewards": False}
-        envelope = _envelope(f"{batch_id}:{row_number}", "tier.change", customer, at, data,
-                             source="import", actor="demo-import", batch=batch)
+        envelope = _envelope(
+            f"{batch_id}:{row_number}",
+            "tier.change",
+            customer,
+            at,
+            data,
+            source="import",
+            actor="demo-import",
+            batch=batch,
+        )
         commands.append((names.TIER_COMMANDS, envelope))
     return commands, report
 
@@ -88,37 +98,82 @@ def scenario(run_id: str, program: Program, now: datetime) -> list[Step]:
     alice, bob, carol = customers(run_id)
     start = now - timedelta(days=30)
     signups = tuple(
-        (names.CUSTOMERS, _envelope(f"{c.customer_id}:signup", "customer.upserted", c,
-                                    start + timedelta(minutes=i),
-                                    {"email": c.email, "first_name": c.first_name,
-                                     "accepts_email": True}, source="storefront"))
+        (
+            names.CUSTOMERS,
+            _envelope(
+                f"{c.customer_id}:signup",
+                "customer.upserted",
+                c,
+                start + timedelta(minutes=i),
+                {"email": c.email, "first_name": c.first_name, "accepts_email": True},
+                source="storefront",
+            ),
+        )
         for i, c in enumerate((alice, bob, carol))
     )
-    order_1 = {"order_id": f"{run_id}-1001", "total": "320.00", "currency": program.currency,
-               "items": [_item("beans-1kg", 2, "140.00", "beans"),
-                         _item("latte", 4, "10.00", "coffee")]}
-    order_2 = {"order_id": f"{run_id}-1002", "total": "260.00", "currency": program.currency,
-               "items": [_item("grinder", 1, "240.00", "equipment"),
-                         _item("espresso", 5, "4.00", "coffee")]}
+    order_1 = {
+        "order_id": f"{run_id}-1001",
+        "total": "320.00",
+        "currency": program.currency,
+        "items": [_item("beans-1kg", 2, "140.00", "beans"), _item("latte", 4, "10.00", "coffee")],
+    }
+    order_2 = {
+        "order_id": f"{run_id}-1002",
+        "total": "260.00",
+        "currency": program.currency,
+        "items": [
+            _item("grinder", 1, "240.00", "equipment"),
+            _item("espresso", 5, "4.00", "coffee"),
+        ],
+    }
     orders = tuple(
-        (names.ORDERS, _envelope(f"{alice.customer_id}:paid:{i}", "order.paid", alice,
-                                 start + timedelta(days=i), data, source="storefront"))
+        (
+            names.ORDERS,
+            _envelope(
+                f"{alice.customer_id}:paid:{i}",
+                "order.paid",
+                alice,
+                start + timedelta(days=i),
+                data,
+                source="storefront",
+            ),
+        )
         for i, data in enumerate((order_1, order_2), start=1)
     )
-    adjustment = (names.ADJUSTMENTS, _envelope(
-        f"{bob.customer_id}:adjust:1", "points.adjust", bob, start + timedelta(days=5),
-        {"delta": 600, "internal_note": "Late delivery, ticket 4711",
-         "customer_note": "Sorry about the wait!", "expires_in_months": 12},
-        source="admin", actor="support@example.test"))
+    adjustment = (
+        names.ADJUSTMENTS,
+        _envelope(
+            f"{bob.customer_id}:adjust:1",
+            "points.adjust",
+            bob,
+            start + timedelta(days=5),
+            {
+                "delta": 600,
+                "internal_note": "Late delivery, ticket 4711",
+                "customer_note": "Sorry about the wait!",
+                "expires_in_months": 12,
+            },
+            source="admin",
+            actor="support@example.test",
+        ),
+    )
     by_email = {c.email: c for c in (alice, bob, carol)}
     csv_text = resources.files("demo").joinpath("tiers.csv").read_text()
     csv_text = csv_text.format(carol=carol.email, bob=bob.email)
-    imports, report = tier_import(csv_text, by_email, program, f"demo-{run_id}-tiers",
-                                  start + timedelta(days=6))
-    refund = (names.ORDERS, _envelope(
-        f"{alice.customer_id}:refund:1", "order.refunded", alice, start + timedelta(days=7),
-        {"order_id": order_2["order_id"], "refund_id": f"{run_id}-r1", "amount": "130.00"},
-        source="storefront"))
+    imports, report = tier_import(
+        csv_text, by_email, program, f"demo-{run_id}-tiers", start + timedelta(days=6)
+    )
+    refund = (
+        names.ORDERS,
+        _envelope(
+            f"{alice.customer_id}:refund:1",
+            "order.refunded",
+            alice,
+            start + timedelta(days=7),
+            {"order_id": order_2["order_id"], "refund_id": f"{run_id}-r1", "amount": "130.00"},
+            source="storefront",
+        ),
+    )
     return [
         Step("three customers sign up", signups),
         Step("Alice pays two orders (580.00) and crosses the Silver threshold", orders),

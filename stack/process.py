@@ -97,9 +97,7 @@ def stop(pid_file: Path, *, timeout: float = 20.0) -> bool:
     return True
 
 
-def wait_for(
-    condition: Callable[[], bool], *, timeout: float, interval: float = 0.25
-) -> bool:
+def wait_for(condition: Callable[[], bool], *, timeout: float, interval: float = 0.25) -> bool:
     """Poll condition until it is true or timeout seconds pass; return its last value."""
     deadline = time.monotonic() + timeout
     while True:

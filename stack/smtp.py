@@ -61,8 +61,13 @@ class SmtpService:
             )
         self.mail_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
-            sys.executable, "-m", "stack.smtp_sink",
-            "--port", str(self.port), "--mail-dir", str(self.mail_dir.resolve()),
+            sys.executable,
+            "-m",
+            "stack.smtp_sink",
+            "--port",
+            str(self.port),
+            "--mail-dir",
+            str(self.mail_dir.resolve()),
         ]
         spawn(cmd, pid_file=self.pid_file, log_file=self.log_file, cwd=Path.cwd())
         if not wait_for(self.healthy, timeout=20):
