@@ -396,6 +396,12 @@ async def bench_bulk(coll: AsyncCollection[Doc], ops: int, batch: int, limit: fl
     return Throughput(f"bulk upserts (batches of {batch})", done, secs, done / secs)
 
 
+def progress(result: Throughput) -> None:
+    """Print one phase's result as soon as it is known (a killed run still shows something)."""
+    sys.stderr.write(f"  ... {result.name}: {result.ops} ops, {result.per_second:,.0f}/s\n")
+    sys.stderr.flush()
+
+
 def rss_mib(pid: int) -> float | None:
     """Resident memory of pid and its children, in MiB, from /proc."""
     total = 0
@@ -434,8 +440,9 @@ async def run(args: argparse.Namespace) -> Report:
                 try:
                     report.throughput.append(await phase())
                 except Exception as exc:  # noqa: BLE001 - report the phase as failed, go on
-                    msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:150]}"
+                    msg = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:150]}"
                     report.throughput.append(Throughput("failed phase", 0, 0.0, 0.0, msg))
+                progress(report.throughput[-1])
         if args.pid:
             report.rss_mib = rss_mib(args.pid)
     finally:
