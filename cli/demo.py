@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import email
-import shutil
 from email import policy
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli.console import make_console
 from demo.runner import DemoResult, play
 from models.outputs import NotificationRequested, RewardGranted, TierChanged
 from models.program import ProgramError, load_program
 from settings import SettingsError, get_settings
 
-# Wide enough for the tables when the output is piped (rich falls back to 80 columns).
-console = Console(width=max(shutil.get_terminal_size((140, 40)).columns, 120))
+console = make_console()
 
 
 def _activity_line(kind: str, delta: int | None, details: dict[str, object]) -> str:

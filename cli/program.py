@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli.console import make_console
 from models.program import Program, ProgramError, load_program, program_contract_view
 from models.values import format_decimal
 from settings import SettingsError, get_settings
 
 app = typer.Typer(help="Inspect the loyalty program configuration.", no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
+console = make_console()
+errors = make_console(stderr=True)
 
 
 @app.callback()

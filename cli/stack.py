@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli.console import make_console
 from settings import SettingsError, load_settings
 from stack import manager
 from stack.process import ServiceStatus, StackError
 
 app = typer.Typer(help="Run the local stack on 127.0.0.1 (no Docker needed).", no_args_is_help=True)
-console = Console()
+console = make_console()
 
 
 def _table(rows: list[ServiceStatus]) -> Table:
