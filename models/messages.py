@@ -8,6 +8,7 @@ of ``InputMessage`` or raises a single ``MessageError`` whose text tells the sen
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -43,6 +44,7 @@ from models.outputs import (
 )
 from models.tier_messages import (
     GROUP_PREFIX,
+    MONTHS_LIMIT,
     AfterFieldDateExpiry,
     ChangeTier,
     ChangeTierData,
@@ -58,6 +60,7 @@ from models.values import (
     DomainModel,
     EmailAddress,
     Envelope,
+    EventTime,
     ExtendedValue,
     Identifier,
     JsonFloat,
@@ -65,7 +68,6 @@ from models.values import (
     Name,
     Note,
     PositiveInt,
-    Timestamp,
     explain,
 )
 
@@ -120,11 +122,28 @@ def _nonzero(unit: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+DELTA_LIMIT = 10**9
+"""Adjustments move at most this many points or stamps at once (a typo guard; balances stay
+far inside the 64-bit integers the store keeps)."""
+QUANTITY_LIMIT = 10**6
+"""An order line holds at most this many units."""
+
+STAMPS_DELTA_LIMIT = 10_000
+"""Stamp adjustments are smaller: every full card they fill is one grant to issue and publish."""
+
 _NOT_ZERO: dict[str, Any] = {"not": {"const": 0}}
-PointsDelta = Annotated[int, Field(strict=True, json_schema_extra=_NOT_ZERO), _nonzero("points")]
-"""A signed, non-zero whole number of points."""
-StampsDelta = Annotated[int, Field(strict=True, json_schema_extra=_NOT_ZERO), _nonzero("stamps")]
-"""A signed, non-zero whole number of stamps."""
+_DELTA = Field(strict=True, ge=-DELTA_LIMIT, le=DELTA_LIMIT, json_schema_extra=_NOT_ZERO)
+_STAMPS = Field(
+    strict=True, ge=-STAMPS_DELTA_LIMIT, le=STAMPS_DELTA_LIMIT, json_schema_extra=_NOT_ZERO
+)
+PointsDelta = Annotated[int, _DELTA, _nonzero("points")]
+"""A signed, non-zero whole number of points, at most 10^9 either way."""
+StampsDelta = Annotated[int, _STAMPS, _nonzero("stamps")]
+"""A signed, non-zero whole number of stamps, at most 10^4 either way."""
+Quantity = Annotated[PositiveInt, Field(le=QUANTITY_LIMIT)]
+"""Units of one order line, 1 to 10^6."""
+ExpiryMonths = Annotated[PositiveInt, Field(le=MONTHS_LIMIT)]
+"""Months until points expire, 1 to 1200."""
 
 
 # --- loyalty.customers -------------------------------------------------------------------
@@ -168,7 +187,7 @@ class CustomerRemoved(Envelope):
 
 class OrderItem(DomainModel):
     sku: Name
-    quantity: PositiveInt
+    quantity: Quantity
     unit_price: Money
     product_id: str | None = None
     categories: tuple[str, ...] = ()
@@ -191,7 +210,7 @@ class OrderPaid(Envelope):
 
 class RefundItem(DomainModel):
     sku: Name
-    quantity: PositiveInt
+    quantity: Quantity
 
 
 class OrderRefundedData(DomainModel):
@@ -249,7 +268,7 @@ class AdjustPointsData(DomainModel):
     delta: PointsDelta
     internal_note: Note | None = None
     customer_note: Note | None = None
-    expires_in_months: PositiveInt | None = None
+    expires_in_months: ExpiryMonths | None = None
 
 
 class AdjustPoints(Envelope):
@@ -302,7 +321,7 @@ class RevokeReward(Envelope):
 class ExpireTierData(DomainModel):
     """Fires at ``due_at``; a no-op unless a tier ending or review is really due by then."""
 
-    due_at: Timestamp
+    due_at: EventTime
     tier: Name | None = None
 
 
@@ -316,7 +335,7 @@ class ExpireTier(Envelope):
 class ExpirePointsData(DomainModel):
     """Fires at ``due_at``; expires every points lot whose expiry is at or before it."""
 
-    due_at: Timestamp
+    due_at: EventTime
 
 
 class ExpirePoints(Envelope):
@@ -375,24 +394,71 @@ class MessageError(ValueError):
         self.message = message
 
 
+MAX_INT_DIGITS = 40
+"""JSON integers longer than this are refused before Python converts them (no bound of the
+contract needs more, and converting thousands of digits is slow or raises ValueError)."""
+MAX_DEPTH = 32
+"""Nesting deeper than this is refused: no message of the contract nests more than 5 levels."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _refuse_constant(name: str) -> Any:
     raise MessageError("invalid_json", f"{name} is not a JSON number; send a finite number")
 
 
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise MessageError(
+            "invalid_json", f"a number with {len(text)} digits is too large; no field takes one"
+        )
+    return int(text)
+
+
+def _check_strings(value: Any, depth: int = 0) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` and strings that are not valid Unicode."""
+    # \ud800 escapes are valid JSON but no UTF-8 text: they would fail later, on the way out.
+    if depth > MAX_DEPTH:
+        raise MessageError("invalid_json", f"message nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise MessageError(
+                "invalid_encoding",
+                "message holds a lone surrogate escape (like \\ud800), which is not Unicode text",
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_strings(key, depth + 1)
+            _check_strings(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_strings(item, depth + 1)
+
+
 def _decode(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(raw, Mapping):
-        return dict(raw)
-    if isinstance(raw, bytes):
+        value: Any = dict(raw)
+    else:
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise MessageError("invalid_encoding", f"message is not UTF-8: {exc}") from None
         try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MessageError("invalid_encoding", f"message is not UTF-8: {exc}") from None
-    try:
-        value = json.loads(raw, parse_float=JsonFloat, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise MessageError("invalid_json", f"message is not valid JSON: {exc}") from None
+            value = json.loads(
+                raw,
+                parse_float=JsonFloat,
+                parse_int=_parse_int,
+                parse_constant=_refuse_constant,
+            )
+        except json.JSONDecodeError as exc:
+            raise MessageError("invalid_json", f"message is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise MessageError(
+                "invalid_json", f"message nests deeper than {MAX_DEPTH} levels"
+            ) from None
     if not isinstance(value, dict):
         raise MessageError("invalid_json", "message must be one JSON object (the envelope)")
+    _check_strings(value)
     return value
 
 

@@ -17,7 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Decimal,
+    localcontext,
+)
 from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
@@ -71,22 +78,31 @@ def _non_negative_decimal(value: Any) -> Decimal:
         raise PydanticCustomError("number", "must be a number like 1 or 0.5", {}) from None
     if not result.is_finite() or result < 0:
         raise PydanticCustomError("number", "must be a number >= 0", {})
+    if result >= QUANTITY_LIMIT:
+        raise PydanticCustomError("number", "must be below 1000000000000", {})
     return result
 
 
+QUANTITY_LIMIT = Decimal(10**12)
 Quantity = Annotated[Decimal, BeforeValidator(_non_negative_decimal)]
-"""A non-negative decimal in the program file; YAML numbers are read exactly."""
+"""A non-negative decimal below 10^12 in the program file; YAML numbers are read exactly."""
+Months = Annotated[PositiveInt, Field(le=1200)]
+"""A number of months in the program file, 1 to 1200 (dates a century ahead never overflow)."""
+_POINTS_PRECISION = 80
+"""Digits for the points product: total, rate and multiplier (each < 10^12, 4+ decimals) fit."""
 
 
 class EarnRules(ConfigModel):
     points_per_currency_unit: Quantity
     rounding: Rounding = "floor"
-    points_expire_after_months: PositiveInt | None = None
+    points_expire_after_months: Months | None = None
 
     def points_for(self, amount: Decimal, multiplier: Decimal = Decimal(1)) -> int:
         """Return the points an order of ``amount`` earns, rounded once per order."""
-        raw = amount * self.points_per_currency_unit * multiplier
-        return int(raw.quantize(Decimal(1), rounding=_ROUNDING[self.rounding]))
+        # Exact whatever the sizes: quantize raises InvalidOperation past the context precision.
+        with localcontext(prec=_POINTS_PRECISION):
+            raw = amount * self.points_per_currency_unit * multiplier
+            return int(raw.quantize(Decimal(1), rounding=_ROUNDING[self.rounding]))
 
 
 class StampRules(ConfigModel):
@@ -132,7 +148,7 @@ class QualificationPeriodModel(ConfigModel):
     """Which activity counts toward a tier: all of it, this calendar year, or the last N months."""
 
     kind: Literal["lifetime", "calendar_year", "rolling_months"]
-    months: PositiveInt | None = None
+    months: Months | None = None
 
     @model_validator(mode="after")
     def _months_for_rolling(self) -> QualificationPeriodModel:
@@ -151,7 +167,7 @@ QualificationPeriod = Annotated[QualificationPeriodModel, BeforeValidator(_perio
 class MembershipPeriod(ConfigModel):
     """How long a tier, once reached or set by hand, is kept whatever the spend."""
 
-    months: PositiveInt
+    months: Months
 
 
 class EmailToggles(ConfigModel):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, model_validator
+from pydantic import AfterValidator, Field, StrictBool, model_validator
 from pydantic_core import PydanticCustomError
 
 from models.values import (
+    EARLIEST_EVENT,
+    LATEST_EVENT,
     CalendarDate,
     DomainModel,
     Envelope,
@@ -18,6 +21,25 @@ from models.values import (
 )
 
 GROUP_PREFIX = "group:"
+DAYS_LIMIT = 36_600
+MONTHS_LIMIT = 1200
+"""Expiry lengths are at most about a hundred years, so expiry dates never overflow."""
+ExpiryDays = Annotated[NonNegativeInt, Field(le=DAYS_LIMIT)]
+ExpiryMonths = Annotated[NonNegativeInt, Field(le=MONTHS_LIMIT)]
+
+
+def _in_event_range(value: date) -> date:
+    if not EARLIEST_EVENT.date() <= value < LATEST_EVENT.date():
+        raise PydanticCustomError(
+            "date_range",
+            "must be from {earliest} up to (not including) {latest} (got {value})",
+            {
+                "earliest": EARLIEST_EVENT.date().isoformat(),
+                "latest": LATEST_EVENT.date().isoformat(),
+                "value": value.isoformat(),
+            },
+        )
+    return value
 
 
 # --- loyalty.tier-commands ---------------------------------------------------------------
@@ -43,7 +65,7 @@ class FixedDateExpiry(DomainModel):
     """The tier ends on this calendar date (start of the day, UTC)."""
 
     kind: Literal["fixed_date"]
-    date: CalendarDate
+    date: Annotated[CalendarDate, AfterValidator(_in_event_range)]
 
 
 def _needs_days_or_months(days: int | None, months: int | None) -> None:
@@ -55,8 +77,8 @@ class DurationExpiry(DomainModel):
     """The tier ends this long after the change."""
 
     kind: Literal["duration"]
-    days: NonNegativeInt | None = None
-    months: NonNegativeInt | None = None
+    days: ExpiryDays | None = None
+    months: ExpiryMonths | None = None
 
     @model_validator(mode="after")
     def _length(self) -> DurationExpiry:
@@ -71,8 +93,8 @@ class AfterFieldDateExpiry(DomainModel):
 
     kind: Literal["after_field_date"]
     field: Name
-    days: NonNegativeInt | None = None
-    months: NonNegativeInt | None = None
+    days: ExpiryDays | None = None
+    months: ExpiryMonths | None = None
 
 
 class DurationFromFieldExpiry(DomainModel):

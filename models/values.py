@@ -23,6 +23,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 MONEY_MAX_DECIMALS = 4
+MONEY_LIMIT = Decimal(10**12)
+"""Money is below this (a trillion): larger amounts are typos or attacks, and refusing them
+keeps every sum and product of the rules exact and far from Decimal's 28-digit precision."""
+EXTENDED_NUMBER_DIGITS = 18
+"""Numbers in extended fields have fewer integer digits than this (huge exponents stall Python)."""
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2200, 1, 1, tzinfo=UTC)
+"""Business times of input messages lie in [EARLIEST_EVENT, LATEST_EVENT): far from the
+``datetime`` range, so adding expiry and membership months can never overflow."""
 MONEY_HINT = 'money must be a decimal string like "129.90"'
 TIMESTAMP_HINT = "must be an RFC 3339 timestamp with an offset, like 2025-03-01T12:00:00Z"
 
@@ -68,6 +77,12 @@ def _money(value: Any) -> Decimal:
         raise PydanticCustomError(
             "money_negative", "must not be negative (got {value})", {"value": str(amount)}
         )
+    if amount >= MONEY_LIMIT:
+        raise PydanticCustomError(
+            "money_too_large",
+            "must be below 1000000000000 (got {value})",
+            {"value": format(amount, "E")},
+        )
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -MONEY_MAX_DECIMALS:
         raise PydanticCustomError(
@@ -112,7 +127,26 @@ def _timestamp(value: Any) -> datetime:
             "timestamp has no UTC offset; add one, like 2025-03-01T12:00:00Z or +02:00",
             {},
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-01:00 is past the end of datetime in UTC
+        raise PydanticCustomError(
+            "timestamp_range", "is out of range (got {value})", {"value": repr(str(value))}
+        ) from None
+
+
+def _event_time(value: datetime) -> datetime:
+    if not EARLIEST_EVENT <= value < LATEST_EVENT:
+        raise PydanticCustomError(
+            "timestamp_range",
+            "must be from {earliest} up to (not including) {latest} (got {value})",
+            {
+                "earliest": format_timestamp(EARLIEST_EVENT),
+                "latest": format_timestamp(LATEST_EVENT),
+                "value": format_timestamp(value),
+            },
+        )
+    return value
 
 
 def format_timestamp(value: datetime) -> str:
@@ -129,6 +163,9 @@ Timestamp = Annotated[
     ),
 ]
 """A timezone-aware instant, normalised to UTC; naive timestamps are refused."""
+
+EventTime = Annotated[Timestamp, AfterValidator(_event_time)]
+"""The business time of an input message: a ``Timestamp`` in the years 2000 to 2199."""
 
 
 def _calendar_date(value: Any) -> date:
@@ -157,12 +194,20 @@ CalendarDate = Annotated[
 def exact_number(value: Any) -> Any:
     """Turn float-like numbers into exact decimals; leave everything else as it is."""
     # JSON numbers with a fraction become Decimal so extended fields never carry float noise.
-    if isinstance(value, JsonFloat):
-        return Decimal(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise PydanticCustomError("number_finite", "numbers must be finite", {})
-        return Decimal(repr(value))
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise PydanticCustomError("number_finite", "numbers must be finite", {})
+        if value and value.adjusted() >= EXTENDED_NUMBER_DIGITS:
+            raise PydanticCustomError(
+                "number_too_large",
+                "numbers must have at most {digits} digits before the point (got {value})",
+                {"digits": EXTENDED_NUMBER_DIGITS, "value": format(value, "E")},
+            )
+        return Decimal(value)
     return value
 
 
@@ -300,7 +345,7 @@ class Envelope(DomainModel):
 
     id: Identifier
     customer_id: Identifier
-    occurred_at: Timestamp
+    occurred_at: EventTime
     source: str | None = None
     actor: str | None = None
     batch: Batch | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from models.messages import (
@@ -13,7 +13,8 @@ from models.messages import (
 )
 from models.rules.base import Rejection
 from models.rules.periods import add_duration, start_of_day
-from models.values import ExtendedValue
+from models.tier_messages import DAYS_LIMIT, MONTHS_LIMIT
+from models.values import EARLIEST_EVENT, LATEST_EVENT, ExtendedValue
 
 ExpiryRule = FixedDateExpiry | DurationExpiry | AfterFieldDateExpiry | DurationFromFieldExpiry
 
@@ -30,30 +31,35 @@ def _missing(field: str, fields: dict[str, ExtendedValue]) -> Rejection:
 
 
 def _field_date(value: ExtendedValue) -> datetime | None:
+    """The date or timestamp in a field, in UTC; ``None`` if malformed or outside 2000-2199."""
     if not isinstance(value, str):
         return None
     text = value.strip()
     try:
         if "T" in text:
             moment = datetime.fromisoformat(text)
-            return moment if moment.tzinfo is not None else None
-        return start_of_day(date.fromisoformat(text))
-    except ValueError:
+            if moment.tzinfo is None or moment.utcoffset() is None:
+                return None
+            moment = moment.astimezone(UTC)
+        else:
+            moment = start_of_day(date.fromisoformat(text))
+    except (ValueError, OverflowError):
         return None
+    return moment if EARLIEST_EVENT <= moment < LATEST_EVENT else None
 
 
-def _field_length(value: ExtendedValue) -> int | None:
+def _field_length(value: ExtendedValue, limit: int) -> int | None:
+    """The whole number 1..``limit`` in a field; ``None`` for anything else."""
     if isinstance(value, bool):
         return None
-    number: Decimal | int
-    if isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except ArithmeticError:
-            return None
-    else:
-        number = value
-    if not Decimal(number).is_finite() or number != int(number) or int(number) < 1:
+    try:
+        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except ArithmeticError:
+        return None
+    # Bounded before the integral check: int(Decimal("1e999999999")) would never finish.
+    if not number.is_finite() or not 1 <= number <= limit:
+        return None
+    if number != number.to_integral_value():
         return None
     return int(number)
 
@@ -75,20 +81,22 @@ def expiry_at(
                 code="expiry_field_malformed",
                 reason=(
                     f"extended field {rule.field!r} must be a date like 2026-06-15 or a "
-                    f"timestamp with an offset (got {fields[rule.field]!r})"
+                    f"timestamp with an offset, in the years 2000 to 2199 "
+                    f"(got {fields[rule.field]!r})"
                 ),
             )
         ends = add_duration(base, days=rule.days or 0, months=rule.months or 0)
     else:
         if rule.field not in fields:
             return _missing(rule.field, fields)
-        length = _field_length(fields[rule.field])
+        limit = MONTHS_LIMIT if rule.unit == "months" else DAYS_LIMIT
+        length = _field_length(fields[rule.field], limit)
         if length is None:
             return Rejection(
                 code="expiry_field_malformed",
                 reason=(
                     f"extended field {rule.field!r} must be a whole number of {rule.unit} >= 1 "
-                    f"(got {fields[rule.field]!r})"
+                    f"and <= {limit} (got {fields[rule.field]!r})"
                 ),
             )
         ends = add_duration(at, **{rule.unit: length})
