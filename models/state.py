@@ -97,7 +97,12 @@ class OrderRecord(_Frozen):
     def fully_reversed(self) -> bool:
         """Whether the order no longer counts: cancelled or refunded in full."""
         # A refund must exist: a free order (total 0) still counts until refunded or cancelled.
-        return self.cancelled or (bool(self.refund_ids) and self.refunded_amount >= self.total)
+        if self.cancelled:
+            return True
+        if not self.refund_ids or self.refunded_amount < self.total:
+            return False
+        # A free order has no amount to measure by: it is refunded in full when its items are.
+        return self.total > 0 or all(ln.refunded_quantity >= ln.quantity for ln in self.lines)
 
     @property
     def net_amount(self) -> Decimal:

@@ -29,12 +29,20 @@ def _multiplier(program: Program, tier: str | None) -> Decimal:
     return found.points_multiplier if found is not None else Decimal(1)
 
 
-def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Duplicate:
+def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Duplicate:
     """Earn points (tier multiplier, program rounding) and stamps; count spend and the order."""
     data = message.data
     state, program = step.state, ctx.program
     if state.order(data.order_id) is not None:
         return Duplicate(reason=f"order {data.order_id} was already paid")
+    if data.currency != program.currency:
+        # Earning 1 point per USD in a EUR program, and adding USD to EUR spend, is wrong money.
+        return Rejection(
+            code="currency_mismatch",
+            reason=f"order {data.order_id} is in {data.currency}, but the program counts "
+            f"{program.currency}; convert the total and prices to {program.currency} and "
+            "resend with a new message id",
+        )
     multiplier = _multiplier(program, state.tier)
     points = program.earn.points_for(data.total, multiplier)
     stamp_count, lines = stamps.order_lines(program, data)
@@ -103,7 +111,9 @@ def _run_automations(step: Step, message: OrderPaid, ctx: Context) -> Step:
 
 
 def _floor_share(earned: int, refunded: Decimal, total: Decimal) -> int:
-    if total <= 0 or refunded >= total:
+    if total <= 0:
+        return 0  # a free order is reversed by its items, or in full (see _reverse)
+    if refunded >= total:
         return earned
     return int((earned * refunded / total).to_integral_value(rounding=ROUND_FLOOR))
 
@@ -207,12 +217,15 @@ def _reverse(
 ) -> Step:
     """Take back the points and stamps the updated record says are now reversed."""
     counted = record.total if record.cancelled else record.refunded_amount
-    points_target = _floor_share(record.points_earned, counted, record.total)
-    item_stamps = sum(line.stamps_per_unit * line.refunded_quantity for line in record.lines)
-    stamps_target = min(
-        record.stamps_earned,
-        max(_floor_share(record.stamps_earned, counted, record.total), item_stamps),
+    full = record.fully_reversed
+    points_target = (
+        record.points_earned if full else _floor_share(record.points_earned, counted, record.total)
     )
+    item_stamps = sum(line.stamps_per_unit * line.refunded_quantity for line in record.lines)
+    stamps_share = (
+        record.stamps_earned if full else _floor_share(record.stamps_earned, counted, record.total)
+    )
+    stamps_target = min(record.stamps_earned, max(stamps_share, item_stamps))
     points = points_target - record.points_reversed
     stamp_count = stamps_target - record.stamps_reversed
     record = record.model_copy(
