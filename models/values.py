@@ -52,6 +52,9 @@ class JsonFloat(Decimal):
     """A JSON number written with a fraction or exponent, kept exact; money refuses it."""
 
 
+_MONEY_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
 def _money(value: Any) -> Decimal:
     # Floats (and JSON numbers) are refused: money crosses the wire as a string, exactly.
     if isinstance(value, bool | int | float | JsonFloat):
@@ -61,8 +64,14 @@ def _money(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         amount = value
     elif isinstance(value, str):
+        # The schema's shape (ASCII digits, one optional point): Decimal() alone would also take
+        # "1_000", " 1 ", "1E+3" and non-ASCII digits, which the schema promises senders it refuses.
+        if _MONEY_TEXT.fullmatch(value) is None:
+            raise PydanticCustomError(
+                "money_format", MONEY_HINT + " (got {value})", {"value": repr(value)}
+            )
         try:
-            amount = Decimal(value.strip())
+            amount = Decimal(value)
         except InvalidOperation:
             raise PydanticCustomError(
                 "money_format", MONEY_HINT + " (got {value})", {"value": repr(value)}

@@ -141,6 +141,15 @@ REJECTED = [
         "invalid_message",
         "data.total: money must be a decimal string",
     ),
+    *(
+        (
+            message("order.paid", {**ORDER, "total": text}),
+            "invalid_message",
+            'data.total: money must be a decimal string like "129.90"',
+        )
+        # Shapes Decimal() would take but the schema's ASCII-digits pattern refuses.
+        for text in ("1_000", " 12.50 ", "1E+3", "\u0661\u0662", "12.", ".5", "NaN")
+    ),
     (
         message("order.paid", {**ORDER, "total": "-1.00"}),
         "invalid_message",

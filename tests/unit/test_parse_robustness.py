@@ -152,7 +152,7 @@ def _text(value: dict[str, Any]) -> str:
         (_text({**_order(), "occurred_at": "1999-12-31T23:59:59Z"}), "occurred_at: must be from"),
         (_text({**_order(), "occurred_at": "2200-01-01T00:00:00Z"}), "occurred_at: must be from"),
         (_text(_order(order_id="\ud800")), "lone surrogate"),
-        (_text(_order(total="1e400")), "data.total: must be below"),
+        (_text(_order(total="1" + "0" * 400)), "data.total: must be below"),
         (_text(_order(total="1000000000000")), "data.total: must be below"),
         (
             _text(_order(items=[{"sku": "a", "quantity": 10**7, "unit_price": "1"}])),
@@ -221,7 +221,7 @@ def _text(value: dict[str, Any]) -> str:
         "before 2000",
         "from 2200",
         "lone surrogate escape",
-        "money 1e400",
+        "money of 401 digits",
         "money of a trillion",
         "ten million units",
         "delta below -10^9",
