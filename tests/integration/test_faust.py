@@ -196,6 +196,16 @@ class FaustProbe:
             lambda: _ge(self.committed(), n), within=30, what=f"commit of {n}", detail=worker.log
         )
 
+    async def first_run(self, n: int) -> None:
+        """Run one worker until it has processed and committed n new events, then stop it."""
+        worker = self.worker()
+        try:
+            await self.wait_ready(worker)
+            await self.produce(n)
+            await self.wait_processed(worker, n)
+        finally:
+            assert worker.stop() == 0, worker.log()
+
 
 async def _logged(worker: FaustWorker, text: str) -> bool:
     return text in worker.log_path.read_text(errors="replace")
@@ -211,13 +221,7 @@ async def test_faust_agent_table_commit_and_recovery(
     probe = FaustProbe(kafka, admin, tmp_path, FAUST_APP, f"faust-{unique}")
     await probe.start()
     try:
-        worker = probe.worker()
-        try:
-            await probe.wait_ready(worker)
-            await probe.produce(10)
-            await probe.wait_processed(worker, 10)
-        finally:
-            assert worker.stop() == 0, worker.log()
+        await probe.first_run(10)
 
         # A new worker restores the table from its changelog and resumes after the commit.
         worker = probe.worker()
@@ -244,13 +248,7 @@ async def test_faust_stateless_worker_restart_with_backlog(
     probe = FaustProbe(kafka, admin, tmp_path, FAUST_STATELESS_APP, f"faust-sl-{unique}")
     await probe.start()
     try:
-        worker = probe.worker()
-        try:
-            await probe.wait_ready(worker)
-            await probe.produce(10)
-            await probe.wait_processed(worker, 10)
-        finally:
-            assert worker.stop() == 0, worker.log()
+        await probe.first_run(10)
         await probe.produce(4)  # a backlog waits for the next worker
         worker = probe.worker()
         try:
