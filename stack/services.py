@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from settings import Settings
+from stack.kafka import KafkaService
+from stack.mongo import MongoService
 from stack.process import ServiceStatus
+from stack.smtp import SmtpService
 
 
 class Service(Protocol):
@@ -28,8 +31,4 @@ class Service(Protocol):
 
 def all_services(settings: Settings) -> list[Service]:
     """Return the stack's services in start order."""
-    from stack.kafka import KafkaService  # noqa: PLC0415 - keeps `stack status` light
-    from stack.mongo import MongoService  # noqa: PLC0415
-    from stack.smtp import SmtpService  # noqa: PLC0415
-
     return [MongoService(settings), SmtpService(settings), KafkaService(settings)]
