@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -10,8 +11,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from settings import Settings
 from stack import manager
 from stack.kafka import KafkaService
+from stack.mongo import MongoService
+from stack.services import Service
+from stack.smtp import SmtpService
 
 pytestmark = pytest.mark.integration
+
+S = TypeVar("S", bound=Service)
 
 
 @pytest.fixture(scope="session")
@@ -21,13 +27,30 @@ def stack(settings: Settings) -> Settings:
     return settings
 
 
+def started(service: S) -> S:
+    """Install and start one service on its own (idempotent); it is left running for reuse."""
+    service.install()
+    service.start()
+    return service
+
+
 @pytest.fixture(scope="session")
 def kafka(settings: Settings) -> Settings:
     """Only the broker (the `stack` fixture also starts MongoDB and SMTP)."""
-    service = KafkaService(settings)
-    service.install()
-    service.start()
+    started(KafkaService(settings))
     return settings
+
+
+@pytest.fixture(scope="session")
+def mongo_service(settings: Settings) -> MongoService:
+    """Only the MongoDB-compatible server."""
+    return started(MongoService(settings))
+
+
+@pytest.fixture(scope="session")
+def smtp(settings: Settings) -> SmtpService:
+    """Only the SMTP sink."""
+    return started(SmtpService(settings))
 
 
 @pytest.fixture

@@ -10,18 +10,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from settings import Settings
 from stack.mongo import MongoService
 from stack.process import read_pid
-
-
-@pytest.fixture(scope="session")
-def mongo_service(settings: Settings) -> MongoService:
-    """Only the MongoDB-compatible server (not the whole stack); left running for reuse."""
-    service = MongoService(settings)
-    service.install()
-    service.start()
-    return service
 
 
 @pytest.fixture

@@ -8,19 +8,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
-import pytest
 
-from settings import Settings
 from stack.process import read_pid
 from stack.smtp import SmtpService
-
-
-@pytest.fixture(scope="module")
-def smtp(settings: Settings) -> SmtpService:
-    service = SmtpService(settings)
-    service.install()
-    service.start()
-    return service
 
 
 def _find_mail(mail_dir: Path, needle: str) -> Path | None:
