@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,10 @@ class Settings(BaseSettings):
     mail_from: str = "loyalty@localhost"
     program_file: Path = Path("program.example.yaml")
     topic_partitions: Annotated[int, Field(ge=1, le=1000)] = 6
+    # The store (docs/storage.md). Park timeout: an ISO 8601 duration ("P7D", "PT12H").
+    park_timeout: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=7)
+    store_hot_orders: Annotated[int, Field(ge=1, le=100_000)] = 100
+    store_load_chunk: Annotated[int, Field(ge=1, le=10_000)] = 64
     log_level: str = "INFO"
     log_json: bool = False
 

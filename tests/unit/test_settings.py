@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from settings import SettingsError, load_settings
@@ -47,3 +49,15 @@ def test_invalid_setting_names_the_variable(
     with pytest.raises(SettingsError, match=variable) as excinfo:
         load_settings()
     assert value in str(excinfo.value)
+
+
+def test_park_timeout_is_an_iso_duration_defaulting_to_a_week(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LOYALTY_PARK_TIMEOUT", raising=False)
+    assert load_settings().park_timeout == timedelta(days=7)
+    monkeypatch.setenv("LOYALTY_PARK_TIMEOUT", "PT36H")
+    assert load_settings().park_timeout == timedelta(hours=36)
+    monkeypatch.setenv("LOYALTY_PARK_TIMEOUT", "-P1D")
+    with pytest.raises(SettingsError, match="LOYALTY_PARK_TIMEOUT"):
+        load_settings()
