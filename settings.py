@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from topics.names import check_namespace
 
 ENV_PREFIX = "LOYALTY_"
 
@@ -32,6 +35,24 @@ class Settings(BaseSettings):
     mail_from: str = "loyalty@localhost"
     program_file: Path = Path("program.example.yaml")
     topic_partitions: Annotated[int, Field(ge=1, le=1000)] = 6
+    topic_namespace: Annotated[str, AfterValidator(check_namespace)] = ""
+    """Prefix of every topic name (and of the worker's consumer group): isolates programs."""
+    max_future_skew: timedelta = timedelta(hours=1)
+    """Messages dated further in the future are refused as ``occurred_at_in_future``."""
+
+    # The stream worker (``loyalty worker``).
+    worker_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    worker_batch_within: Annotated[float, Field(gt=0, le=60)] = 0.2
+    """Seconds a batch waits to fill before it is processed anyway."""
+    park_timeout: timedelta = timedelta(days=7)
+    """How long a message for an unknown customer waits before it is refused."""
+    scheduler_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Seconds between scheduler runs (time events, parked messages, outbox backlog)."""
+    scheduler_page: Annotated[int, Field(ge=1, le=10_000)] = 500
+    """Customers per page of the scheduler's due query."""
+    web_host: str = "127.0.0.1"
+    web_port: Port = 6066
+    api_token: str | None = None
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -47,3 +47,12 @@ def test_invalid_setting_names_the_variable(
     with pytest.raises(SettingsError, match=variable) as excinfo:
         load_settings()
     assert value in str(excinfo.value)
+
+
+def test_topic_namespace_defaults_empty_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().topic_namespace == ""
+    monkeypatch.setenv("LOYALTY_TOPIC_NAMESPACE", "shop-a.")
+    assert load_settings().topic_namespace == "shop-a."
+    monkeypatch.setenv("LOYALTY_TOPIC_NAMESPACE", "shop a")
+    with pytest.raises(SettingsError, match="LOYALTY_TOPIC_NAMESPACE"):
+        load_settings()
