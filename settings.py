@@ -7,8 +7,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from topics.names import check_namespace
 
 ENV_PREFIX = "LOYALTY_"
 
@@ -47,12 +56,29 @@ class Settings(BaseSettings):
     mail_from: str = "loyalty@localhost"
     program_file: Path = Path("program.example.yaml")
     topic_partitions: Annotated[int, Field(ge=1, le=1000)] = 6
+    topic_namespace: Annotated[str, AfterValidator(check_namespace)] = ""
+    """Prefix of every topic name (and of the worker's consumer group): isolates programs."""
+    max_future_skew: Duration = Field(default=timedelta(hours=1), ge=timedelta(0))
+    """Messages dated further in the future are refused as ``occurred_at_in_future``
+    (seconds, or ISO 8601 like ``PT1H``)."""
+
+    # The stream worker (``loyalty worker``).
+    worker_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    worker_batch_within: Annotated[float, Field(gt=0, le=60)] = 0.2
+    """Seconds a batch waits to fill before it is processed anyway."""
+    park_timeout: timedelta = timedelta(days=7)
+    """How long a message for an unknown customer waits before it is refused."""
+    scheduler_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Seconds between scheduler runs (time events, parked messages, outbox backlog)."""
+    scheduler_page: Annotated[int, Field(ge=1, le=10_000)] = 500
+    """Customers per page of the scheduler's due query."""
+    web_host: str = "127.0.0.1"
+    web_port: Port = 6066
+    api_token: str | None = None
     log_level: str = "INFO"
     log_json: bool = False
     # The secret reward codes are derived from; unset: the local stack's generated key.
     reward_code_key: SecretStr | None = Field(default=None, min_length=MIN_REWARD_CODE_KEY_LENGTH)
-    # How far in the future a message may be dated (seconds, or ISO 8601 like PT1H).
-    max_future_skew: Duration = Field(default=timedelta(hours=1), ge=timedelta(0))
 
     # The local stack (``loyalty stack up``).
     stack_dir: Path = Path(".stack")

@@ -21,13 +21,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bootstrap import kafka_consumer, kafka_producer
 from demo.scenario import Step, scenario
 from models.decide import Decision, decide
-from models.messages import MessageError, parse_message
 from models.outputs import OutputMessage
 from models.program import Program
 from models.state import CustomerState
 from settings import Settings
 from topics import names
 from topics.admin import ensure_topics
+from topics.codec import MessageError, parse_message
 
 READ_BACK_SECONDS = 30.0
 

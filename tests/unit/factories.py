@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.decide import Decision, decide
-from models.messages import InputMessage, parse_message
+from models.messages import InputMessage
 from models.program import Program, parse_program
 from models.state import CustomerState
+from topics.codec import parse_message
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)  # processing time: only stamps output envelopes

@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.decide import decide
-from models.messages import InputMessage, parse_message
+from models.messages import InputMessage
 from models.program import Program
 from models.state import CustomerState
 from tests.unit.factories import CODE_KEY, CUSTOMER, NOW, PROGRAM, T0, make_program
 from tests.unit.reference_model import RefCustomer
+from topics.codec import parse_message
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

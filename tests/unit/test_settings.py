@@ -109,3 +109,12 @@ def test_without_the_setting_the_local_stack_key_is_used(
     assert path.stat().st_mode & 0o777 == 0o600
     ensure_reward_code_key(settings)
     assert settings.code_key() == key  # never rotated: existing grants keep their codes
+
+
+def test_topic_namespace_defaults_empty_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().topic_namespace == ""
+    monkeypatch.setenv("LOYALTY_TOPIC_NAMESPACE", "shop-a.")
+    assert load_settings().topic_namespace == "shop-a."
+    monkeypatch.setenv("LOYALTY_TOPIC_NAMESPACE", "shop a")
+    with pytest.raises(SettingsError, match="LOYALTY_TOPIC_NAMESPACE"):
+        load_settings()
