@@ -18,6 +18,7 @@ from tests.unit.factories import (
     order,
 )
 
+
 def manage(action: str, strategy: str, tier: str | None = None, **data: object):
     body = {"action": action, "strategy": strategy, **data}
     if tier is not None:
@@ -125,9 +126,7 @@ def test_after_field_date_counts_months_on_the_fields_own_date(field, months, ex
     expiry = {"kind": "after_field_date", "field": "CheckOut", "months": months}
     decision = apply(
         joined(),
-        manage(
-            "upgrade", "specific", "Gold", expiry=expiry, extended_fields={"CheckOut": field}
-        ),
+        manage("upgrade", "specific", "Gold", expiry=expiry, extended_fields={"CheckOut": field}),
     )
     assert decision.rejection is None
     assert decision.state.tier_expires_at == expected
