@@ -9,6 +9,8 @@
   upgrade (qualifying purchases still upgrade; old ones do not undo the downgrade).
 - Entry rewards are granted on every entry into a tier by an upward move (and on manual changes
   unless turned off); losing a tier never revokes a grant.
+- A move requests one email (``tier_upgraded``, ``tier_downgraded`` or ``tier_renewed``) that
+  carries the entry rewards and their codes; the grants send none of their own.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from models.outputs import TierChanged, TierChangedData
+from models.outputs import NotificationKind, TierChanged, TierChangedData
 from models.program import Metric, Program, Tier
 from models.rules.base import Context, Step, rank_of
-from models.rules.grants import grant_reward
+from models.rules.grants import grant_reward, reward_lines
 from models.rules.periods import add_months, start_of_year
-from models.state import CustomerState, TierSource
+from models.state import CustomerState, RewardGrant, TierSource
 
 Direction = Literal["up", "down", "renew", "expire"]
 
@@ -101,24 +103,25 @@ def move(
         tier_hold_until=hold_until,
         qualify_since=qualify_since,
     )
-    granted: list[str] = []
+    grants: list[RewardGrant] = []
     if entry_rewards and to is not None and ctx.entry_rewards_allowed:
         for reward_id in to.entry_rewards:
-            step, grant_id = grant_reward(
-                step, ctx, reward_id, "entry", key=to.name, tier=to.name, notify=notify
-            )
-            granted.append(grant_id)
+            step, grant = grant_reward(step, ctx, reward_id, "entry", key=to.name, tier=to.name)
+            grants.append(grant)
+    granted = [grant.grant_id for grant in grants]
     notified = False
     if notify:
+        # One email for the whole move: the new tier, its entry rewards and their codes.
         step, notified = step.notify(
             ctx,
-            "tier_changed",
+            _notification_kind(ctx.program, from_tier, to, direction),
             {
                 "from_tier": from_tier,
                 "to_tier": to_name,
                 "direction": direction,
                 "expires_at": expires_at.isoformat() if expires_at else None,
                 "benefits": list(to.benefits) if to else [],
+                "rewards": reward_lines(ctx, grants),
             },
         )
     change_id = step.output_id(ctx, "tier.changed")
@@ -151,6 +154,19 @@ def move(
         entry_rewards_granted=granted,
         program_version=ctx.program.version,
     )
+
+
+def _notification_kind(
+    program: Program, from_tier: str | None, to: Tier | None, direction: Direction
+) -> NotificationKind:
+    """The email of a move: an upgrade, a downgrade (down or an ending), or a renewal."""
+    if direction == "renew":
+        return "tier_renewed"
+    if direction == "up":
+        return "tier_upgraded"
+    # An ending returns to the tier the customer would hold; rarely that is a higher one.
+    rising = to is not None and to.rank > rank_of(program, from_tier)
+    return "tier_upgraded" if direction == "expire" and rising else "tier_downgraded"
 
 
 def _customer_note(from_tier: str | None, to_tier: str | None, direction: Direction) -> str:
