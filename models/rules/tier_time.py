@@ -21,7 +21,7 @@ from datetime import datetime
 from models.outputs import Cause, derive_id
 from models.program import Program
 from models.rules.base import Context, Step, rank_of
-from models.rules.qualification import next_drop, settle_step
+from models.rules.qualification import lowered, next_drop, settle_step
 from models.rules.tiers import evaluate, move, rules_tier
 from models.state import CustomerState
 
@@ -40,10 +40,34 @@ def review_at(state: CustomerState, program: Program, after: datetime) -> dateti
     return next_drop(state, program, after)
 
 
-def schedule_review(step: Step, ctx: Context) -> Step:
-    """Record when the tier next needs a review by time, as of the context's time."""
-    due = review_at(step.state, ctx.program, ctx.at)
-    return step if due == step.state.tier_review_at else step.update(tier_review_at=due)
+def schedule_review(step: Step, ctx: Context, before: CustomerState | None = None) -> Step:
+    """Record when the tier next needs a review by time, as of the context's time.
+
+    With ``before`` (the state before the message), a review still ahead is kept when the
+    message changed neither the tier nor its hold and lowered nothing the tier counts: new
+    activity only puts the drop later, so the review is at worst early, and an early review
+    finds nothing to do and schedules the next one. This spares a walk over the buckets on
+    every order.
+    """
+    state = step.state
+    kept = state.tier_review_at
+    if before is not None and kept is not None and kept > ctx.at and _standing(before, state, ctx):
+        return step
+    due = review_at(state, ctx.program, ctx.at)
+    return step if due == kept else step.update(tier_review_at=due)
+
+
+def _standing(before: CustomerState, after: CustomerState, ctx: Context) -> bool:
+    """Whether the tier, its hold and its metric stand as they did (or the metric rose)."""
+    tier = ctx.program.find_tier(after.tier) if after.tier is not None else None
+    if tier is None or before.tier != after.tier or before.tier_held != after.tier_held:
+        return False
+    if (before.tier_hold_until, before.tier_expires_at) != (
+        after.tier_hold_until,
+        after.tier_expires_at,
+    ):
+        return False
+    return not lowered(before, after, tier.metric, ctx.at, ctx.program)
 
 
 def _next_due(state: CustomerState) -> datetime | None:
