@@ -78,6 +78,7 @@ class TierSnapshot(_Frozen):
     tier_expires_at: datetime | None = None
     tier_held: bool = False
     tier_hold_until: datetime | None = None
+    tier_underneath: TierSnapshot | None = None
 
     @classmethod
     def of(cls, state: CustomerState) -> TierSnapshot:
@@ -267,6 +268,8 @@ class CustomerState(_Frozen):
     rules (kept through later moves, until another manual downgrade restarts it)."""
     temporary_qualifying: Qualifying | None = None
     """During a temporary downgrade: the activity from it on, what counts until it ends."""
+    tier_underneath: TierSnapshot | None = None
+    """While a temporary tier runs: the tier held before it and how, to return to at its end."""
 
     tier: str | None = None
     tier_source: TierSource = "rules"

@@ -125,7 +125,7 @@ def _undo_tier(step: Step, ctx: Context, before: TierSnapshot) -> Step:
     )
     to = program.find_tier(final) if final is not None else None
     if keep_before:
-        return tiers.move(
+        step = tiers.move(
             step,
             ctx,
             to,
@@ -135,6 +135,9 @@ def _undo_tier(step: Step, ctx: Context, before: TierSnapshot) -> Step:
             hold_until=before.tier_hold_until,
             expires_at=before.tier_expires_at,
         )
+        # A temporary tier put back covers what it covered before the order, not the tier the
+        # order reached.
+        return step.update(tier_underneath=before.tier_underneath)
     return tiers.move(step, ctx, to, direction, source="rules", held=False, hold_until=None)
 
 

@@ -23,7 +23,7 @@ from models.program import Program
 from models.rules.base import Context, Step, rank_of
 from models.rules.qualification import lowered, next_drop, settle_step
 from models.rules.tiers import evaluate, move, rules_tier
-from models.state import CustomerState
+from models.state import CustomerState, TierSnapshot
 
 
 def review_at(state: CustomerState, program: Program, after: datetime) -> datetime | None:
@@ -100,17 +100,65 @@ def settle_time(step: Step, ctx: Context, cutoff: datetime) -> Step:
 
 
 def _end_temporary_tier(step: Step, event: Context) -> Step:
-    state = step.state
+    """Return the customer to the tier they would hold without the temporary one.
+
+    That is the tier held underneath when its hold still runs (a manual tier, or one the
+    membership period holds), unless the rules now give more; otherwise the tier the rules
+    give, counting purchases made during the temporary period, whose entry rewards are granted
+    then when the customer never received them (coming back is not a new entry, so
+    ``entry_rewards_per_tier: every_entry`` grants no more than that). Returning to the tier
+    held underneath grants nothing: it is the admin's tier, as the admin set it.
+    """
+    state, program = step.state, event.program
+    under = state.tier_underneath
     step = step.update(
         tier_expires_at=None,
         tier_held=False,
         tier_hold_until=None,
         temporary_qualifying=None,
+        tier_underneath=None,
     )
-    target = rules_tier(step.state, event.program, event.at)
+    target = rules_tier(step.state, program, event.at)
+    held = program.find_tier(under.tier) if under is not None and under.tier else None
+    if (
+        under is not None
+        and held is not None
+        and _still_held(under, event.at)
+        and rank_of(program, target.name if target else None) <= held.rank
+    ):
+        restored = {
+            "tier_source": under.tier_source,
+            "tier_held": under.tier_held,
+            "tier_hold_until": under.tier_hold_until,
+        }
+        if held.name == state.tier:
+            return step.update(**restored).log(event, "tier_expiry_kept", tier=state.tier)
+        return move(
+            step,
+            event,
+            held,
+            "expire",
+            source=under.tier_source,
+            held=under.tier_held,
+            hold_until=under.tier_hold_until,
+        )
     if (target.name if target else None) == state.tier:
-        return step.log(event, "tier_expiry_kept", tier=state.tier)
-    return move(step, event, target, "expire", source="rules", held=False, hold_until=None)
+        return step.update(tier_source="rules").log(event, "tier_expiry_kept", tier=state.tier)
+    return move(
+        step,
+        event,
+        target,
+        "expire",
+        source="rules",
+        held=False,
+        hold_until=None,
+        entry_rewards=target is not None and not step.state.received_entry_rewards(target.name),
+    )
+
+
+def _still_held(under: TierSnapshot, at: datetime) -> bool:
+    """Whether the tier held underneath would still be held at ``at``."""
+    return under.tier_held and (under.tier_hold_until is None or at < under.tier_hold_until)
 
 
 def _time_event(ctx: Context, state: CustomerState, due: datetime) -> Context:
