@@ -18,6 +18,7 @@ from models.values import ConfigModel, format_decimal
 if TYPE_CHECKING:
     from models.automations import Automation
     from models.program import Reward, StampRules, Tier
+    from models.reward_codes import CodeFormat
 
 CROSS_CHECK = "program_cross_check"
 """Error type of the cross-section problems raised by ``Program``'s validator."""
@@ -117,6 +118,17 @@ def cross_problems(
     return problems
 
 
+def code_problems(formats: CodeFormat, rewards: list[tuple[int, Reward]]) -> list[str]:
+    """Rewards whose own code format, merged with the program's, is not a valid format."""
+    problems: list[str] = []
+    for index, reward in rewards:
+        try:
+            formats.merged(reward.code)
+        except ValidationError as exc:
+            problems.extend(f"rewards[{index}].code: {e['msg']}" for e in exc.errors())
+    return problems
+
+
 def _valid_entries(value: Any, model: type[ConfigModel]) -> list[tuple[int, Any]]:
     """The entries of a list section that validate on their own, with their positions."""
     if not isinstance(value, list | tuple):
@@ -142,13 +154,20 @@ def partial_cross_problems(source: Mapping[str, Any]) -> list[str]:
     # Imported here: program.py imports this module for its own validator.
     from models.automations import Automation  # noqa: PLC0415
     from models.program import Reward, StampRules, Tier  # noqa: PLC0415
+    from models.reward_codes import CodeFormat  # noqa: PLC0415
 
     stamps = _valid_entries([source.get("stamps")], StampRules) if source.get("stamps") else []
-    return cross_problems(
-        tiers=_valid_entries(source.get("tiers"), Tier),
-        rewards=_valid_entries(source.get("rewards"), Reward),
-        stamps=stamps[0][1] if stamps else None,
-        automations=_valid_entries(source.get("automations"), Automation),
-        reward_ids=_declared(source.get("rewards"), "reward_id"),
-        tier_names=_declared(source.get("tiers"), "name"),
-    )
+    rewards = _valid_entries(source.get("rewards"), Reward)
+    formats = _valid_entries([source.get("reward_codes") or {}], CodeFormat)
+    codes = code_problems(formats[0][1], rewards) if formats else []
+    return [
+        *cross_problems(
+            tiers=_valid_entries(source.get("tiers"), Tier),
+            rewards=rewards,
+            stamps=stamps[0][1] if stamps else None,
+            automations=_valid_entries(source.get("automations"), Automation),
+            reward_ids=_declared(source.get("rewards"), "reward_id"),
+            tier_names=_declared(source.get("tiers"), "name"),
+        ),
+        *codes,
+    ]

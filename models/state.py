@@ -36,7 +36,7 @@ APPLIED_IDS_LIMIT = 512
 
 CustomerStatus = Literal["active", "removed"]
 TierSource = Literal["rules", "manual", "import", "temporary"]
-GrantStatus = Literal["issued", "redeemed", "revoked", "used"]
+GrantStatus = Literal["issued", "used", "revoked"]
 GrantOrigin = Literal["entry", "card", "redemption"]
 
 
@@ -199,16 +199,24 @@ class OrderRecord(_Frozen):
 
 
 class RewardGrant(_Frozen):
-    """A reward the customer holds (or held); ``grant_id`` is derived from its cause."""
+    """A reward the customer holds (or held); ``grant_id`` is derived from its cause.
+
+    ``code`` is what the customer shows at checkout (``models.reward_codes``); ``origin`` says
+    how it came: a tier's entry reward, a full stamp card, or a redemption (which spent
+    ``cost_points`` or ``cost_stamps``, given back if the grant is revoked unused).
+    """
 
     grant_id: str
     reward_id: str
+    code: str
     status: GrantStatus
     origin: GrantOrigin
     granted_at: datetime
     cause: Cause
     cost_points: int | None = None
     cost_stamps: int | None = None
+    used_at: datetime | None = None
+    used_on_order: str | None = None
 
 
 class ActivityEntry(_Frozen):
@@ -345,6 +353,10 @@ class CustomerState(_Frozen):
         """The grant with this id, if the customer has it."""
         return next((g for g in self.rewards if g.grant_id == grant_id), None)
 
+    def grant_by_code(self, code: str) -> RewardGrant | None:
+        """The customer's grant with this code (as issued), if any."""
+        return next((g for g in self.rewards if g.code == code), None)
+
     def remember(self, *keys: str) -> tuple[CustomerState, tuple[str, ...]]:
         """Return the state with these ids remembered (version bumped) and the ids forgotten.
 
@@ -376,7 +388,13 @@ class CustomerState(_Frozen):
             "tier_expires_at": self.tier_expires_at,
             "lifetime_spend": str(self.lifetime_spend),
             "rewards": [
-                {"grant_id": g.grant_id, "reward_id": g.reward_id, "status": g.status}
+                {
+                    "grant_id": g.grant_id,
+                    "reward_id": g.reward_id,
+                    "code": g.code,
+                    "origin": g.origin,
+                    "status": g.status,
+                }
                 for g in self.rewards
             ],
         }

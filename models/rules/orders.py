@@ -19,6 +19,7 @@ from models.messages import OrderCancelled, OrderPaid, OrderRefunded, RefundItem
 from models.program import Program
 from models.rules import stamps, tiers
 from models.rules.base import Context, Duplicate, Rejection, Step
+from models.rules.grants import use_codes
 from models.rules.periods import add_months
 from models.rules.points import add_lot, record_earned, take_points
 from models.rules.reversal import record_triggers, undo_triggers
@@ -46,6 +47,8 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
             f"{program.currency}; convert the total and prices to {program.currency} and "
             "resend with a new message id",
         )
+    # Codes first: a reward this order is about to grant was not the customer's at checkout.
+    step = use_codes(step, ctx, data.reward_codes, data.order_id)
     multiplier = _multiplier(program, state.tier)
     points = program.earn.points_for(data.total, multiplier)
     stamp_count, lines = stamps.order_lines(program, data)

@@ -11,6 +11,8 @@
   unless turned off): once per customer and tier, or on every entry, as the program says
   (``entry_rewards_per_tier``). Losing a tier never revokes a grant; only the reversal of
   the order that triggered it does (``reversal``).
+- A move requests one email (``tier_upgraded``, ``tier_downgraded`` or ``tier_renewed``) that
+  carries the entry rewards and their codes; the grants send none of their own.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from models.outputs import TierChanged, TierChangedData
+from models.outputs import NotificationKind, TierChanged, TierChangedData
 from models.program import Metric, Program, Tier
 from models.rules.base import Context, Step, rank_of
-from models.rules.grants import grant_reward
+from models.rules.grants import grant_reward, reward_lines
 from models.rules.periods import add_months, start_of_year
-from models.state import CustomerState, TierSource
+from models.state import CustomerState, RewardGrant, TierSource
 
 Direction = Literal["up", "down", "renew", "expire"]
 
@@ -108,21 +110,24 @@ def move(
         tier_hold_until=hold_until,
         qualify_since=qualify_since,
     )
-    granted: list[str] = []
+    grants: list[RewardGrant] = []
     withheld: str | None = None
     if entry_rewards and to is not None and ctx.entry_rewards_allowed:
-        step, granted, withheld = grant_entry_rewards(step, ctx, to, notify=notify, force=force)
+        step, grants, withheld = grant_entry_rewards(step, ctx, to, force=force)
+    granted = [grant.grant_id for grant in grants]
     notified = False
     if notify:
+        # One email for the whole move: the new tier, its entry rewards and their codes.
         step, notified = step.notify(
             ctx,
-            "tier_changed",
+            _notification_kind(ctx.program, from_tier, to, direction),
             {
                 "from_tier": from_tier,
                 "to_tier": to_name,
                 "direction": direction,
                 "expires_at": expires_at.isoformat() if expires_at else None,
                 "benefits": list(to.benefits) if to else [],
+                "rewards": reward_lines(ctx, grants),
             },
         )
     change_id = step.output_id(ctx, "tier.changed")
@@ -158,12 +163,25 @@ def move(
     )
 
 
+def _notification_kind(
+    program: Program, from_tier: str | None, to: Tier | None, direction: Direction
+) -> NotificationKind:
+    """The email of a move: an upgrade, a downgrade (down or an ending), or a renewal."""
+    if direction == "renew":
+        return "tier_renewed"
+    if direction == "up":
+        return "tier_upgraded"
+    # An ending returns to the tier the customer would hold; rarely that is a higher one.
+    rising = to is not None and to.rank > rank_of(program, from_tier)
+    return "tier_upgraded" if direction == "expire" and rising else "tier_downgraded"
+
+
 def grant_entry_rewards(
-    step: Step, ctx: Context, tier: Tier, *, notify: bool = True, force: bool = False
-) -> tuple[Step, list[str], str | None]:
+    step: Step, ctx: Context, tier: Tier, *, force: bool = False
+) -> tuple[Step, list[RewardGrant], str | None]:
     """Grant the tier's entry rewards unless the program's policy withholds them.
 
-    Returns the step, the grant ids and, when withheld, why. With ``entry_rewards_per_tier:
+    Returns the step, the grants and, when withheld, why. With ``entry_rewards_per_tier:
     once`` a customer who already holds a tier's entry rewards gets none on re-entering it
     (a down-and-up cycle cannot farm them); ``force`` (an admin's explicit
     ``entry_rewards: true``) grants them anyway.
@@ -173,12 +191,10 @@ def grant_entry_rewards(
     policy = ctx.program.entry_rewards_per_tier
     if policy == "once" and not force and step.state.received_entry_rewards(tier.name):
         return step, [], f"{tier.name} entry rewards were already received (once per tier)"
-    granted: list[str] = []
+    granted: list[RewardGrant] = []
     for reward_id in tier.entry_rewards:
-        step, grant_id = grant_reward(
-            step, ctx, reward_id, "entry", key=tier.name, tier=tier.name, notify=notify
-        )
-        granted.append(grant_id)
+        step, grant = grant_reward(step, ctx, reward_id, "entry", key=tier.name, tier=tier.name)
+        granted.append(grant)
     if not step.state.received_entry_rewards(tier.name):
         step = step.update(entry_rewards_received=(*step.state.entry_rewards_received, tier.name))
     return step, granted, None
