@@ -18,58 +18,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal
 
 from models.outputs import NotificationKind, TierChanged, TierChangedData
-from models.program import Metric, Program, Tier
+from models.program import Program, Tier
 from models.rules.base import Context, Step, rank_of
 from models.rules.grants import grant_reward, reward_lines
-from models.rules.periods import add_months, start_of_year
+from models.rules.periods import add_months
+from models.rules.qualification import metrics
 from models.state import CustomerState, RewardGrant, TierSource
+from models.tally import Qualifying
 
 Direction = Literal["up", "down", "renew", "expire"]
 
 
-def leaves_window_at(program: Program, moment: datetime) -> datetime | None:
-    """When activity dated ``moment`` stops counting toward a tier (``None``: lifetime).
-
-    Rolling N months: N calendar months after it; calendar year: the next January 1st. Each
-    piece of activity leaves at a fixed moment, so the metric only drops at those moments and
-    the scheduler can be told when (``tier_time.review_at``).
-    """
-    period = program.qualification_period
-    if period.kind == "calendar_year":
-        return start_of_year(moment).replace(year=moment.year + 1)
-    if period.kind == "rolling_months" and period.months is not None:
-        return add_months(moment, period.months)
-    return None
-
-
-def metrics(
-    state: CustomerState, program: Program, at: datetime, since: datetime | None = None
-) -> dict[Metric, Decimal | int]:
-    """The three qualification metrics over the period at ``at`` (and from ``since`` on)."""
-
-    def counts(moment: datetime) -> bool:
-        if since is not None and moment < since:
-            return False
-        leaves = leaves_window_at(program, moment)
-        return leaves is None or at < leaves
-
-    orders = [o for o in state.orders if counts(o.paid_at)]
-    return {
-        "points_earned": sum(e.amount for e in state.points_earned_log if counts(e.at)),
-        "amount_spent": sum((o.net_amount for o in orders), Decimal(0)),
-        "orders": sum(1 for o in orders if not o.fully_reversed),
-    }
-
-
 def rules_tier(
-    state: CustomerState, program: Program, at: datetime, since: datetime | None = None
+    state: CustomerState, program: Program, at: datetime, *, everything: bool = False
 ) -> Tier | None:
-    """The highest tier the rules give the customer at ``at``."""
-    return program.qualifying_tier(metrics(state, program, at, since))
+    """The highest tier the rules give at ``at``: on the activity that counts, or on all."""
+    return program.qualifying_tier(metrics(state, program, at, everything=everything))
 
 
 def membership_end(program: Program, at: datetime) -> datetime | None:
@@ -88,7 +55,8 @@ def move(
     held: bool,
     hold_until: datetime | None,
     expires_at: datetime | None = None,
-    qualify_since: datetime | None = None,
+    qualify_from: datetime | None = None,
+    lift_downgrade: bool = False,
     entry_rewards: bool = False,
     force: bool = False,
     notify: bool = True,
@@ -108,7 +76,7 @@ def move(
         tier_expires_at=expires_at,
         tier_held=held,
         tier_hold_until=hold_until,
-        qualify_since=qualify_since,
+        **_qualifying_after(step.state, expires_at, qualify_from, lift_downgrade=lift_downgrade),
     )
     grants: list[RewardGrant] = []
     withheld: str | None = None
@@ -161,6 +129,33 @@ def move(
         entry_rewards_withheld=withheld,
         program_version=ctx.program.version,
     )
+
+
+def _qualifying_after(
+    state: CustomerState,
+    expires_at: datetime | None,
+    qualify_from: datetime | None,
+    *,
+    lift_downgrade: bool,
+) -> dict[str, Qualifying | None]:
+    """What counts toward tiers after a move.
+
+    A manual downgrade (``qualify_from``, no expiry) restarts the count: only activity from it
+    on counts for the rules, through every later move, until another manual downgrade restarts
+    it or an admin applies the rules to all activity (``lift_downgrade``). A temporary
+    downgrade restarts it only while it lasts; any other move ends that restart.
+    """
+    if qualify_from is not None and expires_at is None:
+        return {
+            "downgrade_qualifying": Qualifying(since=qualify_from),
+            "temporary_qualifying": None,
+        }
+    changes: dict[str, Qualifying | None] = {
+        "temporary_qualifying": None if qualify_from is None else Qualifying(since=qualify_from)
+    }
+    if lift_downgrade:
+        changes["downgrade_qualifying"] = None
+    return changes
 
 
 def _notification_kind(
@@ -230,7 +225,7 @@ def evaluate(step: Step, ctx: Context) -> Step:
     if not state.active:
         return step
     held = state.holds_tier_at(ctx.at)
-    target = rules_tier(state, program, ctx.at, state.qualify_since if held else None)
+    target = rules_tier(state, program, ctx.at)
     current = rank_of(program, state.tier)
     target_rank = -1 if target is None else target.rank
     if target is not None and target_rank > current:
