@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from topics.names import check_namespace
 
 ENV_PREFIX = "LOYALTY_"
 
@@ -34,6 +36,26 @@ class Settings(BaseSettings):
     topic_partitions: Annotated[int, Field(ge=1, le=1000)] = 6
     log_level: str = "INFO"
     log_json: bool = False
+
+    topic_namespace: Annotated[str, AfterValidator(check_namespace)] = ""
+    """Prefix of every topic name (and of the worker's consumer group): isolates programs."""
+    web_host: str = "127.0.0.1"
+    api_token: str | None = None
+
+    # Downstream consumers (``loyalty consumers``): web server, email, retries, analytics.
+    consumers_web_port: Port = 6067
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    smtp_connections: Annotated[int, Field(ge=1, le=64)] = 4
+    mail_templates_dir: Path | None = None
+    mail_list_unsubscribe: str = ""
+    consumer_max_attempts: Annotated[int, Field(ge=1, le=100)] = 6
+    consumer_retry_base: Annotated[float, Field(gt=0, le=60)] = 0.5
+    consumer_retry_max: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    consumer_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    tier_changes_file: Path = Path("tier-changes.jsonl")
 
     # The local stack (``loyalty stack up``).
     stack_dir: Path = Path(".stack")
