@@ -74,7 +74,7 @@ def customer_lookup(database: AsyncDatabase[dict[str, Any]]) -> Any:
         found: dict[str, CustomerState] = {}
         cursor = database[CUSTOMERS_COLLECTION].find({"_id": {"$in": list(customer_ids)}})
         async for document in cursor:
-            state = CustomerState.model_validate(document)
+            state = CustomerState.model_validate(document["state"])
             found[state.customer_id] = state
         return found
 

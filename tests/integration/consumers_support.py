@@ -114,3 +114,49 @@ def mails_to(mail_dir: Path, address: str) -> list[EmailMessage]:
         if message["X-Envelope-To"] == address:
             found.append(message)  # type: ignore[arg-type]
     return found
+
+
+def counted(metrics: Any, name: str, **labels: str) -> float:
+    """Return a counter's value from a metrics registry (0 when never incremented)."""
+    value = metrics.registry.get_sample_value(f"{name}_total", labels)
+    return 0.0 if value is None else float(value)
+
+
+def finished(metrics: Any, consumer: str) -> float:
+    """Return how many messages a consumer has finished, whatever the outcome."""
+    return sum(
+        counted(metrics, "loyalty_consumer_messages", consumer=consumer, outcome=outcome)
+        for outcome in ("done", "skipped", "dead_letter")
+    )
+
+
+class RecordingSmtp:
+    """An aiosmtpd handler that keeps messages and refuses some recipients (by prefix)."""
+
+    def __init__(
+        self, *, refuse: str = "bounce-", busy: str = "busy-", busy_times: int = 2
+    ) -> None:
+        self.received: list[EmailMessage] = []
+        self.refuse = refuse
+        self.busy = busy
+        self.busy_left: dict[str, int] = {}
+        self.busy_times = busy_times
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address.startswith(self.refuse):
+            return "550 5.1.1 mailbox does not exist"
+        if address.startswith(self.busy):
+            left = self.busy_left.setdefault(address, self.busy_times)
+            if left > 0:
+                self.busy_left[address] = left - 1
+                return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        message = email.message_from_bytes(envelope.original_content, policy=policy.default)
+        self.received.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.received if m["To"] == address]
