@@ -27,7 +27,8 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from consumers.loop import DONE, DependencyUnavailableError, Item, Outcome, Reject, Retry
 from consumers.metrics import ConsumerMetrics
-from models.state import CustomerState
+from models.reward_codes import normalize_code
+from models.state import CustomerState, RewardGrant
 from topics import names
 
 log = structlog.get_logger(__name__)
@@ -69,25 +70,26 @@ class RewardEvent(BaseModel):
 
 async def ensure_indexes(coupons: AsyncCollection[dict[str, Any]]) -> None:
     """Create the registry's indexes (idempotent): unique code, and coupons by customer."""
-    await coupons.create_index([("code", ASCENDING)], unique=True, name="code_unique")
+    # On the code as a checkout compares it (case and spaces ignored): two codes that differ
+    # only there would be one code at the till.
+    await coupons.create_index([("code_key", ASCENDING)], unique=True, name="code_unique")
     await coupons.create_index([("customer_id", ASCENDING)], name="customer")
 
 
-def coupon_from_grant(customer: CustomerState, grant: Any, now: datetime) -> dict[str, Any] | None:
-    """Return the coupon document of a customer's grant, or None when it has no code."""
-    code = getattr(grant, "code", None)
-    if not code:
-        return None
-    value = getattr(grant, "value", None)
+def coupon_from_grant(customer: CustomerState, grant: RewardGrant, now: datetime) -> dict[str, Any]:
+    """Return the coupon document of a customer's grant (the customer document owns it)."""
     return {
         "_id": grant.grant_id,
-        "code": code,
+        "code": grant.code,
+        "code_key": normalize_code(grant.code),
         "customer_id": customer.customer_id,
         "reward_id": grant.reward_id,
-        "value": value.model_dump(mode="json") if isinstance(value, BaseModel) else value,
-        "valid_until": getattr(grant, "valid_until", None),
-        "status": "issued" if grant.status == "redeemed" else grant.status,
+        "value": grant.value.model_dump(mode="json") if grant.value is not None else None,
+        "valid_until": grant.valid_until,
+        "status": grant.status,
         "granted_at": grant.granted_at,
+        "used_at": grant.used_at,
+        "order_id": grant.used_on_order,
         "updated_at": now,
         "events": [],
     }
@@ -102,9 +104,11 @@ class CouponRegistry:
     async def grant(self, event: RewardEvent) -> str | None:
         """Insert the coupon of a grant; return the holder's grant id if the code is taken."""
         data = event.data
+        key = normalize_code(data.code or "")
         document = {
             "_id": data.grant_id,
             "code": data.code,
+            "code_key": key,
             "customer_id": event.customer_id,
             "reward_id": data.reward_id,
             "value": data.value,
@@ -117,7 +121,7 @@ class CouponRegistry:
         try:
             await self.coupons.insert_one(document)
         except DuplicateKeyError:
-            holder = await self.coupons.find_one({"code": data.code}, {"_id": 1})
+            holder = await self.coupons.find_one({"code_key": key}, {"_id": 1})
             if holder is not None and holder["_id"] != data.grant_id:
                 return str(holder["_id"])
             # Same grant again (a replay): the coupon is already there.
@@ -139,12 +143,8 @@ class CouponRegistry:
         return await self.coupons.count_documents({"_id": event.data.grant_id}, limit=1) > 0
 
     async def find(self, code: str) -> dict[str, Any] | None:
-        """Return the coupon with this code (exact, then in capitals), or None."""
-        code = code.strip()
-        found = await self.coupons.find_one({"code": code})
-        if found is None and code != code.upper():
-            found = await self.coupons.find_one({"code": code.upper()})
-        return found
+        """Return the coupon with this code as a checkout typed it (case, spaces ignored)."""
+        return await self.coupons.find_one({"code_key": normalize_code(code)})
 
     async def rebuild(self, customers: AsyncIterator[CustomerState], *, page: int = 200) -> int:
         """Recreate every coupon from the customer documents; return how many were written."""
@@ -154,8 +154,7 @@ class CouponRegistry:
         async for customer in customers:
             for grant in customer.rewards:
                 document = coupon_from_grant(customer, grant, now)
-                if document is not None:
-                    writes.append(ReplaceOne({"_id": document["_id"]}, document, upsert=True))
+                writes.append(ReplaceOne({"_id": document["_id"]}, document, upsert=True))
             if len(writes) >= page:
                 await self.coupons.bulk_write(writes, ordered=False)
                 written, writes = written + len(writes), []

@@ -6,7 +6,7 @@ Every template gets the same names, whatever the notification kind:
 * ``program``: ``name``, ``currency``;
 * ``data``: the request's ``template_data`` as the rules wrote it (``to_tier``, ``points`` ...);
 * ``rewards``: the rewards the email is about, always a list (empty when none), each with
-  ``reward_id``, ``reward_name``, ``code``, ``value_text`` ("10.00 EUR off") and
+  ``reward_id``, ``reward_name``, ``description``, ``code``, ``value_text`` ("10.00 EUR off") and
   ``valid_until``, whether the rules sent one reward or several;
 * ``kind``, ``notification_id``, ``unsubscribe_url``.
 """
@@ -74,6 +74,7 @@ def rewards_of(data: Mapping[str, Any], currency: str) -> list[dict[str, Any]]:
             "reward_id": entry.get("reward_id"),
             "reward_name": entry.get("reward_name") or entry.get("name") or entry.get("reward_id"),
             "code": entry.get("code"),
+            "description": entry.get("description"),
             "value_text": value_text(entry.get("value"), currency),
             "valid_until": entry.get("valid_until"),
             "grant_id": entry.get("grant_id"),
