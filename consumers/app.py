@@ -26,8 +26,8 @@ from consumers.rewards import COUPONS_COLLECTION, CouponRegistry, RewardsIssuer,
 from consumers.web import WebServer, build_app, check_exposure
 from mail.render import MailRenderer
 from mail.smtp import Mailer, SmtpConfig
-from models.program import load_program
 from models.state import CustomerState
+from program_file import load_program
 from settings import Settings
 from topics.admin import ensure_topics
 from topics.names import Topics
