@@ -20,8 +20,9 @@ import bson
 
 from models.decide import applied_keys, decide
 from models.messages import InputMessage
-from models.program import Program, load_program
+from models.program import Program
 from models.state import CustomerState
+from program_file import load_program
 from store.memory import DEFAULT_HOT_ORDERS, MemoryCustomerRepository
 from store.repository import ActivityRecord, CustomerWrite, LoadRequest
 from topics.codec import parse_message
