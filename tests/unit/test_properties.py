@@ -36,11 +36,27 @@ class Op:
     delta: int = 0
     full: bool = False
     months: int | None = None
+    mugs: int = 0
+    sku: str = "latte"
 
 
-cents = st.integers(min_value=0, max_value=120_000)
+# Small totals too, so that items are often worth more than the total (an order discount).
+cents = st.one_of(st.integers(0, 2_500), st.integers(min_value=0, max_value=120_000))
 ops = st.one_of(
-    st.builds(Op, kind=st.just("order"), cents=cents, coffees=st.integers(0, 7)),
+    st.builds(
+        Op,
+        kind=st.just("order"),
+        cents=cents,
+        coffees=st.integers(0, 7),
+        mugs=st.sampled_from([0, 0, 1, 3]),
+    ),
+    st.builds(
+        Op,
+        kind=st.just("item_refund"),
+        order=st.integers(0, 5),
+        coffees=st.integers(1, 4),
+        sku=st.sampled_from(["latte", "mug"]),
+    ),
     st.builds(
         Op,
         kind=st.just("refund"),
@@ -55,6 +71,27 @@ ops = st.one_of(
     st.builds(Op, kind=st.just("cookie")),
 )
 histories = st.lists(ops, max_size=25)
+refund_ops = st.one_of(
+    st.builds(
+        Op,
+        kind=st.just("order"),
+        cents=st.integers(0, 2_500),
+        coffees=st.integers(0, 7),
+        mugs=st.integers(0, 3),
+    ),
+    st.builds(
+        Op,
+        kind=st.just("item_refund"),
+        order=st.integers(0, 3),
+        coffees=st.integers(1, 4),
+        sku=st.sampled_from(["latte", "mug"]),
+    ),
+    st.builds(Op, kind=st.just("refund"), order=st.integers(0, 3), cents=st.integers(1, 2_000)),
+    st.builds(Op, kind=st.just("refund"), order=st.integers(0, 3), full=st.just(True)),
+    st.builds(Op, kind=st.just("cancel"), order=st.integers(0, 3)),
+)
+refund_histories = st.lists(refund_ops, max_size=20)
+"""Orders and every kind of refund, dense: item refunds of discounted orders meet often."""
 
 
 def to_messages(history: list[Op]) -> list[InputMessage]:
@@ -66,18 +103,20 @@ def to_messages(history: list[Op]) -> list[InputMessage]:
     for n, op in enumerate(history):
         if op.kind == "order":
             cost = Decimal(op.cents) / 100
-            items = (
-                [
+            # Items may be worth more than the total (an order discount) or less (the rest
+            # is shipping or tax): item refunds then reverse each item's share.
+            items: list[dict[str, Any]] = []
+            if op.coffees:
+                items.append(
                     {
                         "sku": "latte",
                         "quantity": op.coffees,
                         "unit_price": "1.00",
                         "categories": ["coffee"],
                     }
-                ]
-                if op.coffees
-                else []
-            )
+                )
+            if op.mugs:
+                items.append({"sku": "mug", "quantity": op.mugs, "unit_price": "5.00"})
             raw.append(
                 {
                     "type": "order.paid",
@@ -94,6 +133,10 @@ def to_messages(history: list[Op]) -> list[InputMessage]:
             data: dict[str, Any] = {"order_id": f"o{op.order}", "refund_id": f"r{n}"}
             if not op.full:
                 data["amount"] = str(Decimal(op.cents) / 100)
+            raw.append({"type": "order.refunded", "data": data})
+        elif op.kind == "item_refund":
+            items = [{"sku": op.sku, "quantity": op.coffees}]
+            data = {"order_id": f"o{op.order}", "refund_id": f"r{n}", "items": items}
             raw.append({"type": "order.refunded", "data": data})
         elif op.kind == "cancel":
             raw.append({"type": "order.cancelled", "data": {"order_id": f"o{op.order}"}})
@@ -242,7 +285,7 @@ def test_a_full_refund_leaves_no_points_from_that_order(history: list[Op], pick:
 
 
 @FAST
-@given(histories)
+@given(st.one_of(histories, refund_histories))
 def test_state_matches_the_reference_model(history: list[Op]) -> None:
     messages = to_messages(history)
     model = RefCustomer()
@@ -250,10 +293,18 @@ def test_state_matches_the_reference_model(history: list[Op]) -> None:
     for message in messages:
         state = decide(state, message, PROGRAM, PROCESSED, code_key=CODE_KEY).state
         if message.type == "order.paid":
-            coffees = sum(item.quantity for item in message.data.items)
-            model.order_paid(message.id, message.data.order_id, message.data.total, coffees)
+            units = {item.sku: item.quantity for item in message.data.items}
+            model.order_paid(
+                message.id,
+                message.data.order_id,
+                message.data.total,
+                units.get("latte", 0),
+                units.get("mug", 0),
+            )
         elif message.type == "order.refunded":
-            model.refund(message.id, message.data.order_id, message.data.amount, cancel=False)
+            data = message.data
+            items = None if data.items is None else {i.sku: i.quantity for i in data.items}
+            model.refund(message.id, data.order_id, data.amount, cancel=False, items=items)
         elif message.type == "order.cancelled":
             model.refund(message.id, message.data.order_id, None, cancel=True)
         elif message.type == "points.adjust":
