@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from cli import analytics as analytics_cli
+from cli import consumers as consumers_cli
 from cli import demo as demo_cli
 from cli import program as program_cli
+from cli import reward as reward_cli
 from cli import schemas as schemas_cli
 from cli import stack as stack_cli
 
@@ -18,4 +21,7 @@ app = typer.Typer(
 app.add_typer(stack_cli.app, name="stack")
 app.add_typer(program_cli.app, name="program")
 app.add_typer(schemas_cli.app, name="schemas")
+app.add_typer(reward_cli.app, name="reward")
+app.add_typer(analytics_cli.app, name="analytics")
 app.command("demo")(demo_cli.demo)
+app.command("consumers")(consumers_cli.consumers)
