@@ -7,6 +7,7 @@ counted from the activity log (``CustomerRepository.batch_activity``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -128,3 +129,61 @@ def _same_instant(stored: Any, started_at: datetime) -> bool:
     if not isinstance(stored, datetime):
         return False
     return abs((stored - started_at).total_seconds()) < 0.002
+
+
+class Refusal(Protocol):
+    """One refused row as the activity log has it."""
+
+    @property
+    def row(self) -> int: ...  # noqa: D102
+    @property
+    def reason(self) -> str: ...  # noqa: D102
+
+
+class ActivityCounts(Protocol):
+    """Rows of a batch applied and refused, from the activity log."""
+
+    @property
+    def applied(self) -> int: ...  # noqa: D102
+    @property
+    def refused(self) -> int: ...  # noqa: D102
+    @property
+    def refusals(self) -> Sequence[Refusal]: ...  # noqa: D102
+
+
+class BatchActivitySource(Protocol):
+    """The store's count of what the workers did with a batch."""
+
+    async def batch_activity(self, batch_id: str) -> ActivityCounts:
+        """Count the applied and refused rows of an import batch."""
+        ...
+
+
+async def batch_status(
+    batch_id: str, records: BatchRecords, activity: BatchActivitySource
+) -> dict[str, Any] | None:
+    """Return the contract's status of a batch plus its own fields; None if it is unknown."""
+    record = await records.get(batch_id)
+    counts = await activity.batch_activity(batch_id)
+    if record is None and counts.applied == 0 and counts.refused == 0:
+        return None
+    status: dict[str, Any] = {
+        "batch_id": batch_id,
+        "rows": record.rows if record else None,
+        "published": record.published if record else None,
+        "applied": counts.applied,
+        "refused": counts.refused,
+        "refusals": [{"row": r.row, "reason": r.reason} for r in counts.refusals],
+    }
+    if record is not None:
+        pending = max(record.published - counts.applied - counts.refused, 0)
+        status |= {
+            "kind": record.kind,
+            "file": record.file,
+            "rejected": record.rejected,
+            "pending": pending,
+            "done": record.complete and pending == 0,
+            "imported_at": record.finished_at.isoformat() if record.finished_at else None,
+            "runs": record.runs,
+        }
+    return status

@@ -23,10 +23,12 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaProducer
 
 from bootstrap import kafka_producer
-from models.messages import GROUP_PREFIX, parse_message
+from models.messages import GROUP_PREFIX
 from models.values import format_timestamp
 from settings import Settings
 from topics import names
+from topics.codec import parse_message
+from topics.names import Topics
 
 ADMIN_SOURCE = "admin"
 ManageAction = Literal["upgrade", "downgrade", "renew"]
@@ -259,26 +261,24 @@ def manage_tier(
 class AdminClient:
     """Publish admin commands with an idempotent producer (acks from every in-sync replica)."""
 
-    def __init__(self, producer: AIOKafkaProducer, *, namespace: str = "") -> None:
+    def __init__(self, producer: AIOKafkaProducer, *, topics: Topics | None = None) -> None:
         self.producer = producer
-        self.namespace = namespace
+        self.topics = topics or Topics()
 
     @classmethod
     @asynccontextmanager
-    async def connect(
-        cls, settings: Settings, *, namespace: str = ""
-    ) -> AsyncIterator[AdminClient]:
+    async def connect(cls, settings: Settings) -> AsyncIterator[AdminClient]:
         """Start a producer for the configured cluster, yield a client, stop it afterwards."""
         producer = kafka_producer(settings)
         await producer.start()
         try:
-            yield cls(producer, namespace=namespace)
+            yield cls(producer, topics=Topics(settings.topic_namespace))
         finally:
             await producer.stop()
 
     def topic(self, contract_topic: str) -> str:
         """Return the topic name under this client's namespace."""
-        return self.namespace + contract_topic
+        return self.topics.name(contract_topic)
 
     async def publish(self, command: Command) -> Command:
         """Publish one command and wait until Kafka has it; return it."""

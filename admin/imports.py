@@ -128,6 +128,35 @@ class ImportReport:
         """Whether every valid row reached Kafka."""
         return self.dry_run or self.published == self.valid
 
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready data (``loyalty import ... --json``)."""
+        clock = self.clock
+        return {
+            "batch_id": self.batch_id,
+            "kind": self.kind,
+            "file": str(self.path),
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "valid": self.valid,
+            "published": self.published,
+            "not_published": self.valid - self.published if not self.dry_run else 0,
+            "rejected": self.rejected,
+            "unknown_customers": self.unknown_customers,
+            "duplicates": self.duplicates,
+            "rejected_file": str(self.rejected_file) if self.rejected_file else None,
+            "tier_spellings": [
+                {"written": written, "tier": tier, "rows": rows}
+                for (written, tier), rows in sorted(self.tier_spellings.items())
+            ],
+            "seconds": {
+                "parse": round(clock.parse, 3),
+                "lookup": round(clock.lookup, 3),
+                "publish": round(clock.publish, 3),
+                "total": round(clock.total, 3),
+            },
+            "looked_up": clock.looked_up,
+        }
+
 
 @dataclass(frozen=True)
 class ImportOptions:

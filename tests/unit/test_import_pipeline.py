@@ -18,7 +18,7 @@ from admin.imports import (
     default_batch_id,
     run_import,
 )
-from models.messages import parse_message
+from topics.codec import parse_message
 
 TIERS = ("Bronze", "Silver", "Gold")
 
