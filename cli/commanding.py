@@ -181,6 +181,6 @@ def publish_unresolved(command: Command) -> None:
 
 
 async def _publish_plain(settings: Settings, command: Command) -> None:
-    async with admin_session(settings, publish=True, store=False) as session:
+    async with admin_session(settings, publish=True) as session:
         assert session.producer is not None
         await AdminClient(session.producer, topics=session.topics).publish(command)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from cli import adjust as adjust_cli
 from cli import demo as demo_cli
+from cli import imports as imports_cli
 from cli import program as program_cli
+from cli import reward as reward_cli
 from cli import schemas as schemas_cli
 from cli import stack as stack_cli
+from cli import tier as tier_cli
 
 app = typer.Typer(
     name="loyalty",
@@ -18,4 +22,8 @@ app = typer.Typer(
 app.add_typer(stack_cli.app, name="stack")
 app.add_typer(program_cli.app, name="program")
 app.add_typer(schemas_cli.app, name="schemas")
+app.add_typer(imports_cli.app, name="import")
+app.add_typer(adjust_cli.app, name="adjust")
+app.add_typer(tier_cli.app, name="tier")
+app.add_typer(reward_cli.app, name="reward")
 app.command("demo")(demo_cli.demo)
