@@ -10,15 +10,15 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from admin.batches import BATCHES_COLLECTION, MongoBatchRecords
-from bootstrap import kafka_producer, mongo_client
-from models.program import load_program
+from bootstrap import kafka_producer
+from program_file import load_program
 from settings import Settings
-from store.mongo import MongoCustomerRepository
+from store.mongo import MongoCustomerRepository, open_repository
 from topics.admin import ensure_topics
 from topics.names import Topics
 
 IMPORT_PRODUCER: dict[str, Any] = {"linger_ms": 10, "max_batch_size": 512 * 1024}
-"""Producer settings of imports: fuller batches for a long stream of small messages."""
+"""Producer settings of admin commands and imports: fuller batches for long streams."""
 
 
 @dataclass
@@ -35,12 +35,10 @@ class AdminSession:
 async def admin_session(settings: Settings, *, publish: bool) -> AsyncIterator[AdminSession]:
     """Open the store (and, to publish, check the topics and start a producer); close after."""
     topics = Topics(settings.topic_namespace)
-    client = mongo_client(settings)
+    repository = await open_repository(settings)
     producer: AIOKafkaProducer | None = None
     try:
-        database = client[settings.mongo_database]
-        repository = MongoCustomerRepository(database)
-        batches = MongoBatchRecords(database[BATCHES_COLLECTION])
+        batches = MongoBatchRecords(repository.db[BATCHES_COLLECTION])
         if publish:
             # Topics first: sending to a missing topic would auto-create it with the broker's
             # default partition count, which the workers' layout check then refuses.
@@ -56,7 +54,7 @@ async def admin_session(settings: Settings, *, publish: bool) -> AsyncIterator[A
     finally:
         if producer is not None:
             await producer.stop()
-        await client.close()
+        await repository.close()
 
 
 def load_tier_names(settings: Settings) -> tuple[str, ...]:
