@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pymongo.asynchronous.collection import AsyncCollection
 
 from admin.imports import ImportReport
+from models.values import format_timestamp
 
 BATCHES_COLLECTION = "import_batches"
 
@@ -135,20 +136,20 @@ class Refusal(Protocol):
     """One refused row as the activity log has it."""
 
     @property
-    def row(self) -> int: ...  # noqa: D102
+    def row(self) -> int: ...
     @property
-    def reason(self) -> str: ...  # noqa: D102
+    def reason(self) -> str: ...
 
 
 class ActivityCounts(Protocol):
     """Rows of a batch applied and refused, from the activity log."""
 
     @property
-    def applied(self) -> int: ...  # noqa: D102
+    def applied(self) -> int: ...
     @property
-    def refused(self) -> int: ...  # noqa: D102
+    def refused(self) -> int: ...
     @property
-    def refusals(self) -> Sequence[Refusal]: ...  # noqa: D102
+    def refusals(self) -> Sequence[Refusal]: ...
 
 
 class BatchActivitySource(Protocol):
@@ -183,7 +184,7 @@ async def batch_status(
             "rejected": record.rejected,
             "pending": pending,
             "done": record.complete and pending == 0,
-            "imported_at": record.finished_at.isoformat() if record.finished_at else None,
+            "imported_at": format_timestamp(record.finished_at) if record.finished_at else None,
             "runs": record.runs,
         }
     return status

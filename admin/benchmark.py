@@ -102,7 +102,7 @@ def email_of(i: int) -> str:
 
 def generate_rows(plan: BenchPlan) -> Iterator[tuple[str, str]]:
     """Yield (email, tier) rows: every customer once, unknown emails, bad tiers, repeats."""
-    rng = random.Random(plan.seed)
+    rng = random.Random(plan.seed)  # noqa: S311 - reproducible test data, not secrets
     kinds = ["known"] * plan.customers + ["unknown"] * plan.unknown
     kinds += ["invalid"] * plan.invalid + ["repeat"] * plan.repeats
     rng.shuffle(kinds)
@@ -137,12 +137,12 @@ def raw_csv_read(path: Path) -> tuple[int, float]:
     return rows, time.perf_counter() - started
 
 
-def run_import_child(settings: Settings, path: Path, batch_id: str, env: dict[str, str]) -> tuple[dict[str, Any], float, float]:
-    """Run ``loyalty import tiers`` as a child process; return its report, wall time, peak RSS (MB)."""
+def run_import_child(
+    path: Path, batch_id: str, env: dict[str, str]
+) -> tuple[dict[str, Any], float, float]:
+    """Run ``loyalty import tiers`` in a child process; return its report, wall s, peak MB."""
     command = [
-        sys.executable,
-        "-m",
-        "cli.main",
+        str(Path(sys.executable).with_name("loyalty")),
         "import",
         "tiers",
         str(path),
@@ -158,7 +158,6 @@ def run_import_child(settings: Settings, path: Path, batch_id: str, env: dict[st
     if done.returncode != 0:
         raise RuntimeError(f"the import failed ({done.returncode}): {done.stderr[-2000:]}")
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    del settings
     return json.loads(done.stdout), wall, peak_kb / 1024
 
 
@@ -178,7 +177,9 @@ async def raw_lookups(
     return len(keys), time.perf_counter() - started
 
 
-async def raw_produce(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]) -> tuple[int, float]:
+async def raw_produce(
+    settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]
+) -> tuple[int, float]:
     """Return (messages, seconds) for aiokafka producing these with the import's settings."""
     producer = kafka_producer(settings, **IMPORT_PRODUCER)
     await producer.start()
@@ -222,7 +223,10 @@ def new_run_id() -> str:
 async def prepare_topics(settings: Settings, topics: Topics) -> None:
     """Create this run's namespaced topics."""
     await ensure_topics(
-        settings.kafka_bootstrap, settings.topic_partitions, topics=topics.all, same_count=topics.inputs
+        settings.kafka_bootstrap,
+        settings.topic_partitions,
+        topics=topics.all,
+        same_count=topics.inputs,
     )
 
 

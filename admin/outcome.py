@@ -18,14 +18,14 @@ class StoredState(Protocol):
     """A customer as the store returns it."""
 
     @property
-    def state(self) -> CustomerState: ...  # noqa: D102
+    def state(self) -> CustomerState: ...
 
 
 class ActivityEntries(Protocol):
     """A page of activity, newest first."""
 
     @property
-    def entries(self) -> Sequence[ActivityEntry]: ...  # noqa: D102
+    def entries(self) -> Sequence[ActivityEntry]: ...
 
 
 class CustomerReader(Protocol):
@@ -58,10 +58,10 @@ class NotAppliedError(TimeoutError):
 
 
 async def wait_for(
-    reader: CustomerReader, command: Command, *, timeout: float, poll: float = 0.2
+    reader: CustomerReader, command: Command, *, within: float, poll: float = 0.2
 ) -> Outcome:
     """Poll the store until the customer has applied ``command``; return what it did."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         stored = await reader.get(command.customer_id)
         if stored is not None and stored.state.has_applied(command.id):
@@ -70,7 +70,7 @@ async def wait_for(
             return Outcome(stored.state, tuple(reversed(mine)))
         if time.monotonic() >= deadline:
             raise NotAppliedError(
-                f"command {command.id} was published but not applied within {timeout:.0f} s; "
+                f"command {command.id} was published but not applied within {within:.0f} s; "
                 "is `loyalty worker` running? It will be applied once a worker runs"
             )
         await asyncio.sleep(poll)

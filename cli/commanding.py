@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Annotated
 
@@ -58,6 +59,16 @@ EXIT_REFUSED = 3
 EXIT_NOT_APPLIED = 4
 
 
+def quiet_kafka_retries() -> None:
+    """Keep aiokafka's retry warnings (a new topic's leader election) off the user's screen."""
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+
+
+def plural(count: int, noun: str) -> str:
+    """Return ``1 row`` or ``2 rows``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error on stderr and return the exit to raise."""
     errors.print(f"[red]error:[/red] {message}", highlight=False)
@@ -108,6 +119,7 @@ def publish(
 ) -> None:
     """Resolve the customer, publish the command, and with ``wait`` report what it did."""
     one_customer(customer, email)
+    quiet_kafka_retries()
     try:
         settings = load_settings()
         outcome = asyncio.run(_publish(settings, customer, email, build, wait, timeout))
@@ -131,7 +143,7 @@ async def _publish(
     email: str | None,
     build: Build,
     wait: bool,
-    timeout: float,
+    within: float,
 ) -> Outcome | None:
     async with admin_session(settings, publish=True) as session:
         customer_id = await resolve(session, customer, email)
@@ -141,7 +153,7 @@ async def _publish(
         console.print(f"published {command.type} {command.id} for {customer_id}", highlight=False)
         if not wait:
             return None
-        return await wait_for(session.repository, command, timeout=timeout)
+        return await wait_for(session.repository, command, within=within)
 
 
 def report(outcome: Outcome, describe: Describe) -> None:
@@ -170,6 +182,7 @@ def balances(outcome: Outcome) -> list[str]:
 
 def publish_unresolved(command: Command) -> None:
     """Publish a command whose key needs no lookup (a group command)."""
+    quiet_kafka_retries()
     try:
         settings = load_settings()
         asyncio.run(_publish_plain(settings, command))

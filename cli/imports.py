@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from admin.connections import admin_session, load_tier_names
 from admin.csvrows import SPECS, HeaderError, ImportKind, template
 from admin.imports import ImportOptions, ImportReport, check_batch_id, run_import
 from admin.sinks import KafkaSink
+from cli.commanding import plural, quiet_kafka_retries
 from cli.console import make_console
 from settings import Settings, SettingsError, load_settings
 from topics.admin import TopicLayoutError
@@ -33,7 +34,7 @@ errors = make_console(stderr=True)
 PLAIN_PROGRESS_SECONDS = 10.0
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """The import kinds (typer shows them as choices)."""
 
     tiers = "tiers"
@@ -56,9 +57,7 @@ DryRunOpt = Annotated[
 ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="Who runs the import (recorded on each command).")
 ]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Also print the report as JSON on stdout.")
-]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Also print the report as JSON on stdout.")]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -108,22 +107,26 @@ class _ProgressView:
 def _summary(report: ImportReport) -> None:
     mode = "dry run of a " if report.dry_run else ""
     errors.print(
-        f"{mode}{report.kind} import of {report.path.name}, batch {report.batch_id}", highlight=False
+        f"{mode}{report.kind} import of {report.path.name}, batch {report.batch_id}",
+        highlight=False,
     )
     verb = "valid (nothing published)" if report.dry_run else "published"
     count = report.valid if report.dry_run else report.published
     errors.print(
-        f"  {report.rows} rows: {count} {verb}, {report.rejected} rejected "
-        f"({report.unknown_customers} unknown customers, {report.duplicates} repeated emails, "
+        f"  {plural(report.rows, 'row')}: {count} {verb}, {report.rejected} rejected "
+        f"({plural(report.unknown_customers, 'unknown customer')}, "
+        f"{plural(report.duplicates, 'repeated email')}, "
         f"{report.rejected - report.unknown_customers - report.duplicates} invalid)",
         highlight=False,
     )
     for (written, tier), rows in sorted(report.tier_spellings.items()):
-        errors.print(f"  tier {written!r} read as {tier} ({rows} rows)", highlight=False)
+        errors.print(f"  tier {written!r} read as {tier} ({plural(rows, 'row')})", highlight=False)
     for row, reason in report.first_rejections:
         errors.print(f"  row {row}: {reason}", highlight=False)
     if report.rejected > len(report.first_rejections):
-        errors.print(f"  ... {report.rejected - len(report.first_rejections)} more", highlight=False)
+        errors.print(
+            f"  ... {report.rejected - len(report.first_rejections)} more", highlight=False
+        )
     if report.rejected_file is not None:
         errors.print(f"  rejected rows: {report.rejected_file}", highlight=False)
     if not report.dry_run and report.complete:
@@ -145,9 +148,7 @@ async def _import(settings: Settings, options: ImportOptions) -> ImportReport:
                     await session.batches.save(BatchRecord.from_report(report, started, finished))
 
             try:
-                report = await run_import(
-                    options, session.repository, sink, progress=view.update
-                )
+                report = await run_import(options, session.repository, sink, progress=view.update)
             finally:
                 await record(datetime.now(UTC))
             return report
@@ -171,6 +172,7 @@ def _run(
         tier_names = load_tier_names(settings) if kind == "tiers" else ()
     except (SettingsError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    quiet_kafka_retries()
     options = ImportOptions(
         kind,
         file,
@@ -287,7 +289,7 @@ def _print_status(found: dict[str, Any]) -> None:
     console.print("  done" if found.get("done") else "  in progress", highlight=False)
     for refusal in found["refusals"][:50]:
         console.print(f"  row {refusal['row']}: {refusal['reason']}", highlight=False)
-    if len(found["refusals"]) > 50:  # noqa: PLR2004 - the screen shows the first ones
+    if len(found["refusals"]) > 50:
         console.print(f"  ... {len(found['refusals']) - 50} more (see --json)", highlight=False)
 
 

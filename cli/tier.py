@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -46,7 +46,7 @@ EntryRewardsOpt = Annotated[
 ]
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """tier.manage actions."""
 
     upgrade = "upgrade"
@@ -54,14 +54,14 @@ class Action(str, Enum):
     renew = "renew"
 
 
-class Strategy(str, Enum):
+class Strategy(StrEnum):
     """tier.manage strategies."""
 
     specific = "specific"
     rules = "rules"
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     """Unit of a duration read from an extended field."""
 
     days = "days"
@@ -121,7 +121,9 @@ def _expiry(
     unit: Unit | None,
 ) -> dict[str, Any] | None:
     """Return the Expiry object the options describe (see docs/admin.md)."""
-    length = {key: value for key, value in (("days", days), ("months", months)) if value is not None}
+    length = {
+        key: value for key, value in (("days", days), ("months", months)) if value is not None
+    }
     if on is not None:
         if length or field or unit:
             raise typer.BadParameter("--expires-on takes no other expiry option")
@@ -224,9 +226,7 @@ def manage(
         if wait:
             raise typer.BadParameter("--wait follows one customer; a group command fans out")
         try:
-            command = client.manage_tier(
-                action.value, strategy.value, group_id=group, **options
-            )
+            command = client.manage_tier(action.value, strategy.value, group_id=group, **options)
         except MessageError as exc:
             raise fail(exc.message, 2) from None
         publish_unresolved(command)
