@@ -1,93 +1,74 @@
-"""``loyalty reward redeem|revoke``: spend a balance on a catalog reward, take one back."""
+"""``loyalty reward check|rebuild``: ask the coupon registry about a code, or recreate it.
+
+``redeem`` and ``revoke`` (admin commands) live in ``cli.reward_grants`` and join this group.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import typer
 
-from admin import client
-from admin.outcome import Outcome
-from cli.commanding import (
-    ActorOpt,
-    CustomerOpt,
-    EmailOpt,
-    IdOpt,
-    InternalNoteOpt,
-    TimeoutOpt,
-    WaitOpt,
-    balances,
-    publish,
-)
+import bootstrap
+from cli.console import make_console
+from consumers.rewards import COUPONS_COLLECTION, CouponCheck, CouponRegistry, judge
+from settings import Settings, SettingsError, get_settings
 
-app = typer.Typer(help="Reward grants: redeem from the catalog, revoke.", no_args_is_help=True)
+app = typer.Typer(
+    help="Rewards: redeem, revoke, check a code, rebuild the coupon registry.",
+    no_args_is_help=True,
+)
+console = make_console()
+errors = make_console(stderr=True)
+
+EXIT_NOT_VALID = 3
+"""Exit code of ``check`` for a code a checkout must refuse (used, revoked, expired, unknown)."""
 
 
 @app.callback()
 def _group() -> None:
-    """Reward grants: redeem from the catalog, revoke."""
+    """Rewards: redeem, revoke, check a code, rebuild the coupon registry."""
 
 
-def _grants(outcome: Outcome) -> list[str]:
-    lines = balances(outcome)
-    for entry in outcome.entries:
-        grant = entry.details.get("grant_id")
-        if grant is None:
-            continue
-        state_grant = outcome.state.grant(str(grant))
-        code = getattr(state_grant, "code", None) if state_grant is not None else None
-        status = state_grant.status if state_grant is not None else "-"
-        lines.append(f"  grant {grant}" + (f" code {code}" if code else "") + f" ({status})")
-    return lines
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
 
 
-@app.command("redeem")
-def redeem(
-    reward_id: Annotated[
-        str, typer.Option("--reward", "-r", help="The catalog reward id.", show_default=False)
-    ],
-    customer: CustomerOpt = None,
-    email: EmailOpt = None,
-    internal_note: InternalNoteOpt = None,
-    command_id: IdOpt = None,
-    actor: ActorOpt = None,
-    wait: WaitOpt = False,
-    timeout: TimeoutOpt = 30.0,
+async def _check(settings: Settings, code: str) -> CouponCheck:
+    client = bootstrap.mongo_client(settings)
+    try:
+        registry = CouponRegistry(client[settings.mongo_database][COUPONS_COLLECTION])
+        return judge(code, await registry.find(code), datetime.now(UTC))
+    finally:
+        await client.close()
+
+
+@app.command("check")
+def check(
+    code: Annotated[str, typer.Argument(help="The reward code a customer gave at checkout.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:
-    """Spend points or stamps on a catalog reward (refused when the balance is short)."""
-    publish(
-        customer,
-        email,
-        lambda customer_id: client.redeem_reward(
-            customer_id, reward_id, internal_note=internal_note, command_id=command_id, actor=actor
-        ),
-        wait=wait,
-        timeout=timeout,
-        describe=_grants,
-    )
-
-
-@app.command("revoke")
-def revoke(
-    grant_id: Annotated[
-        str, typer.Option("--grant", "-g", help="The grant id to revoke.", show_default=False)
-    ],
-    customer: CustomerOpt = None,
-    email: EmailOpt = None,
-    internal_note: InternalNoteOpt = None,
-    command_id: IdOpt = None,
-    actor: ActorOpt = None,
-    wait: WaitOpt = False,
-    timeout: TimeoutOpt = 30.0,
-) -> None:
-    """Take back an issued, unused reward (a used one is refused)."""
-    publish(
-        customer,
-        email,
-        lambda customer_id: client.revoke_reward(
-            customer_id, grant_id, internal_note=internal_note, command_id=command_id, actor=actor
-        ),
-        wait=wait,
-        timeout=timeout,
-        describe=_grants,
-    )
+    """Tell whether a reward code is valid, used, revoked, expired or unknown, and why."""
+    settings = _settings()
+    answer = asyncio.run(_check(settings, code))
+    if as_json:
+        console.print_json(json.dumps(answer.as_json()))
+    else:
+        colour = "green" if answer.status == "valid" else "red"
+        console.print(
+            f"{answer.code}: [{colour}]{answer.status}[/{colour}] - {answer.reason}",
+            highlight=False,
+        )
+        details: dict[str, Any] = {"reward": answer.reward_id, "customer": answer.customer_id}
+        for label, value in details.items():
+            if value:
+                console.print(f"  {label}: {value}", highlight=False)
+    if answer.status != "valid":
+        raise typer.Exit(EXIT_NOT_VALID)
