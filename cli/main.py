@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from cli import customer as customer_cli
 from cli import demo as demo_cli
 from cli import program as program_cli
 from cli import schemas as schemas_cli
 from cli import stack as stack_cli
+from cli import worker as worker_cli
 
 app = typer.Typer(
     name="loyalty",
@@ -19,3 +21,5 @@ app.add_typer(stack_cli.app, name="stack")
 app.add_typer(program_cli.app, name="program")
 app.add_typer(schemas_cli.app, name="schemas")
 app.command("demo")(demo_cli.demo)
+app.add_typer(customer_cli.app, name="customer")
+app.command("worker")(worker_cli.worker)
