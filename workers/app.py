@@ -82,7 +82,9 @@ def build_app(settings: Settings, runtime: Runtime, only: Sequence[str] = ()) ->
         web_enabled=False,
         autodiscover=False,
         topic_partitions=settings.topic_partitions,
-        topic_allow_declare=False,  # the worker's CLI creates and checks the topics first
+        # The input topics exist already (the CLI checks their layout first); faust still needs
+        # to declare its own leader-election topic, or no worker ever becomes the leader.
+        topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         stream_wait_empty=True,
