@@ -36,6 +36,7 @@ from pydantic_core import PydanticCustomError
 
 from models.automations import Automation
 from models.outputs import NotificationKind
+from models.reward_codes import CodeFormat, CodeFormatOverride
 from models.values import (
     ConfigModel,
     CurrencyCode,
@@ -171,14 +172,37 @@ class MembershipPeriod(ConfigModel):
     months: Months
 
 
-class EmailToggles(ConfigModel):
-    """Which emails the program sends; a command may still turn its own email off."""
+_RETIRED_TOGGLES = {
+    "tier_changed": "split into tier_upgraded (with the entry rewards and their codes), "
+    "tier_downgraded (down and expiry) and tier_renewed",
+    "reward_granted": "every reward now comes in the email of the event that granted it: "
+    "tier_upgraded (entry rewards), reward_redeemed, stamp_card_completed",
+}
 
-    tier_changed: bool = True
-    reward_granted: bool = True
+
+class EmailToggles(ConfigModel):
+    """Which emails the program sends, one kind per event; a command may turn its own off."""
+
+    tier_upgraded: bool = True
+    tier_downgraded: bool = True
+    tier_renewed: bool = True
     reward_redeemed: bool = True
+    stamp_card_completed: bool = True
     reward_revoked: bool = False
     points_expired: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            for name, replacement in _RETIRED_TOGGLES.items():
+                if name in value:
+                    raise PydanticCustomError(
+                        "retired_toggle",
+                        "{name} is no longer a toggle: {replacement}",
+                        {"name": name, "replacement": replacement},
+                    )
+        return value
 
     def enabled(self, kind: NotificationKind) -> bool:
         """Return whether emails of this kind are on."""
@@ -193,6 +217,8 @@ class Reward(ConfigModel):
     description: str | None = None
     cost_points: PositiveInt | None = None
     cost_stamps: PositiveInt | None = None
+    code: CodeFormatOverride | None = None
+    """This reward's own code format (prefix, length, alphabet); the rest from reward_codes."""
 
     @model_validator(mode="after")
     def _one_cost(self) -> Reward:
@@ -218,6 +244,8 @@ class Program(ConfigModel):
     qualification_period: QualificationPeriod = QualificationPeriodModel(kind="lifetime")
     membership_period: MembershipPeriod | None = None
     emails: EmailToggles = EmailToggles()
+    reward_codes: CodeFormat = CodeFormat()
+    """The format of every reward code, unless a reward sets its own ``code``."""
     rewards: tuple[Reward, ...] = ()
     groups: dict[Name, str] = Field(default_factory=dict)
     automations: tuple[Automation, ...] = ()
@@ -227,7 +255,7 @@ class Program(ConfigModel):
 
     @model_validator(mode="after")
     def _cross_check(self) -> Program:
-        problems = [*self._tier_problems(), *self._reference_problems()]
+        problems = [*self._tier_problems(), *self._reference_problems(), *self._code_problems()]
         if problems:
             raise PydanticCustomError("program", "; ".join(problems), {})
         # Sorted only after the checks, so error paths count tiers as the file lists them.
@@ -305,6 +333,20 @@ class Program(ConfigModel):
                     f"{_known('tiers', tier_names)}"
                 )
         return problems
+
+    def _code_problems(self) -> list[str]:
+        problems: list[str] = []
+        for index, reward in enumerate(self.rewards):
+            try:
+                self.reward_codes.merged(reward.code)
+            except ValidationError as exc:
+                problems.extend(f"rewards[{index}].code: {e['msg']}" for e in exc.errors())
+        return problems
+
+    def code_format(self, reward_id: str) -> CodeFormat:
+        """Return the code format of this reward's grants."""
+        reward = self.find_reward(reward_id)
+        return self.reward_codes.merged(reward.code if reward else None)
 
     @cached_property
     def version(self) -> str:

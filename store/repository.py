@@ -96,9 +96,10 @@ class CustomerWrite:
 
     ``loaded`` is the customer as loaded for this batch (``None`` creates the customer and
     fails if it exists). ``offsets`` are the highest offsets this batch applied (merged with the
-    stored ones by maximum). ``applied_ids`` are the message ids the rules remembered in this
-    batch, in order: ids that left the state's ring within this same batch stay in the document
-    until a later save archives them, so that an id is never archived before it is committed.
+    stored ones by maximum). ``forgotten_ids`` are the ids that fell off the state's ring in
+    this batch (``Decision.forgotten_ids``, in order): those the document held when loaded are
+    archived before the update; those applied in this same batch are not committed yet, so they
+    stay in the document and a later save archives them.
     """
 
     state: CustomerState
@@ -106,7 +107,7 @@ class CustomerWrite:
     outbox: tuple[OutboxEntry, ...] = ()
     offsets: Mapping[TopicPartition, int] = field(default_factory=dict)
     activity: tuple[ActivityRecord, ...] = ()
-    applied_ids: tuple[str, ...] = ()
+    forgotten_ids: tuple[str, ...] = ()
 
     @property
     def customer_id(self) -> str:

@@ -16,8 +16,11 @@ async def test_demo_scenario_round_trips_through_kafka(stack: Settings) -> None:
     assert set(states) == {"alice", "bob", "carol"}
     # Alice crossed Silver with two orders (580 points), then half of order 2 was refunded.
     assert states["alice"].points_earned == 450
-    assert states["alice"].tier == "Silver"  # reached tiers are held for the membership period
-    assert {g.reward_id for g in states["alice"].rewards} >= {"welcome-silver"}
+    # The refund re-evaluates with what remains: the membership hold protects a tier earned
+    # with purchases that stand, not one reached by the order being returned (issue 7).
+    assert states["alice"].tier == "Bronze"
+    assert {g.reward_id for g in states["alice"].rewards} >= {"welcome-silver"}  # partial refund
+    assert all(g.code for g in states["alice"].rewards)
     # Bob's adjustment crossed Silver: entry reward, no email.
     assert states["bob"].points_balance == 600
     assert [g.reward_id for g in states["bob"].rewards] == ["welcome-silver"]
