@@ -80,7 +80,8 @@ def worker(
         app,
         runtime,
         loop=loop,
-        loglevel=settings.log_level.lower(),
+        # faust's own INFO lines (subscription tables, fetcher states) drown the worker's log.
+        loglevel="debug" if settings.log_level.upper() == "DEBUG" else "warning",
         quiet=True,
         redirect_stdouts=False,
     ).execute_from_commandline()

@@ -134,7 +134,7 @@ class Pipeline:
         self, records: Sequence[Record]
     ) -> tuple[set[str | None], set[str], Fold]:
         """Load, fold and save once; return the customers done, those to redo, and the fold."""
-        requests = _load_requests(records)
+        requests = _load_requests(records, self.applied_keys)
         loaded = await self._store(lambda: self.repository.load_many(requests), "load customers")
         emails = {
             normalize_email(r.message.data.email)
@@ -147,7 +147,7 @@ class Pipeline:
             else {}
         )
         now = self.clock()
-        folder = Folder(loaded, self.decider(now), self.applied_keys, dict(owners), now)
+        folder = Folder(loaded, self.decider(now), dict(owners), now)
         result = await _fold_yielding(folder, records)
         saved = await self._store(lambda: self.repository.save_batch(result.writes), "save batch")
         redo = set(saved.conflicts) | set(saved.email_taken)
@@ -272,15 +272,15 @@ async def _members(repository: CustomerRepository, group_id: str) -> AsyncIterat
         yield member
 
 
-def _load_requests(records: Sequence[Record]) -> list[LoadRequest]:
-    """One request per customer, with the message ids and order ids its records mention."""
+def _load_requests(records: Sequence[Record], keys_of: KeysOf) -> list[LoadRequest]:
+    """One request per customer, with the message keys and order ids its records mention."""
     ids: dict[str, set[str]] = {}
     orders: dict[str, set[str]] = {}
     for record in records:
         message = record.message
         if message is None:
             continue
-        ids.setdefault(message.customer_id, set()).add(message.id)
+        ids.setdefault(message.customer_id, set()).update(keys_of(message))
         order_id = getattr(message.data, "order_id", None)
         if isinstance(order_id, str):
             orders.setdefault(message.customer_id, set()).add(order_id)
