@@ -12,7 +12,8 @@ from rich.table import Table
 from cli.console import make_console
 from demo.runner import DemoResult, play
 from models.outputs import NotificationRequested, RewardGranted, TierChanged
-from models.program import ProgramError, load_program
+from models.program import ProgramError
+from program_file import load_program
 from settings import SettingsError, get_settings
 
 console = make_console()

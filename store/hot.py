@@ -34,7 +34,7 @@ def plan_write(write: CustomerWrite, hot_orders: int) -> HotPlan:
     loaded = write.loaded
     new = write.state
     committed_ring = loaded.hot_ring if loaded else ()
-    ring = _stored_ring(new.applied_ids, committed_ring, write.forgotten_ids)
+    ring = _stored_ring(new.applied_ids, committed_ring, write.applied_ids)
     kept_ids = set(ring)
     archive_ids = tuple(i for i in committed_ring if i not in kept_ids)
 
@@ -57,12 +57,12 @@ def plan_write(write: CustomerWrite, hot_orders: int) -> HotPlan:
 
 
 def _stored_ring(
-    ring: tuple[str, ...], committed: tuple[str, ...], forgotten: tuple[str, ...]
+    ring: tuple[str, ...], committed: tuple[str, ...], applied: tuple[str, ...]
 ) -> tuple[str, ...]:
     """The ring plus ids applied in this batch that already fell off it (not yet committed)."""
     in_ring = set(ring)
     was_committed = set(committed)
-    carried = tuple(i for i in forgotten if i not in in_ring and i not in was_committed)
+    carried = tuple(i for i in applied if i not in in_ring and i not in was_committed)
     return (*dict.fromkeys(carried), *ring)
 
 

@@ -96,10 +96,11 @@ class CustomerWrite:
 
     ``loaded`` is the customer as loaded for this batch (``None`` creates the customer and
     fails if it exists). ``offsets`` are the highest offsets this batch applied (merged with the
-    stored ones by maximum). ``forgotten_ids`` are the ids that fell off the state's ring in
-    this batch (``Decision.forgotten_ids``, in order): those the document held when loaded are
-    archived before the update; those applied in this same batch are not committed yet, so they
-    stay in the document and a later save archives them.
+    stored ones by maximum). ``applied_ids`` are the ids the rules remembered in this batch
+    (``models.decide.applied_keys`` of each applied message, in order). Ids that fell off the
+    state's ring and that the document held when loaded are archived before the update; those
+    applied in this same batch are not committed yet, so they stay in the document and a later
+    save archives them (the store works this out; ``Decision.forgotten_ids`` need not be passed).
     """
 
     state: CustomerState
@@ -107,7 +108,7 @@ class CustomerWrite:
     outbox: tuple[OutboxEntry, ...] = ()
     offsets: Mapping[TopicPartition, int] = field(default_factory=dict)
     activity: tuple[ActivityRecord, ...] = ()
-    forgotten_ids: tuple[str, ...] = ()
+    applied_ids: tuple[str, ...] = ()
 
     @property
     def customer_id(self) -> str:

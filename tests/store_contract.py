@@ -464,7 +464,7 @@ class CustomerRepositoryContract:
             repo,
             loaded,
             loaded.state.model_copy(update={"applied_ids": ring}),
-            forgotten_ids=("old", "b0"),
+            applied_ids=("b0", *ring),
         )
 
         assert stored.state.applied_ids == ("b0", *ring)
