@@ -14,7 +14,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from models.decide import applied_keys, decide
-from models.program import Program, load_program
+from models.program import Program
+from program_file import load_program
 from settings import Settings
 from store.repository import CustomerRepository
 from topics.names import Topics

@@ -10,7 +10,8 @@ import typer
 
 from bootstrap import configure_logging, open_worker
 from cli.console import make_console
-from models.program import ProgramError, load_program
+from models.program import ProgramError
+from program_file import load_program
 from settings import Settings, SettingsError, load_settings
 from topics.admin import TopicLayoutError, ensure_namespace_topics
 from workers.app import AGENTS, Runtime, build_app

@@ -147,7 +147,7 @@ class Pipeline:
             else {}
         )
         now = self.clock()
-        folder = Folder(loaded, self.decider(now), dict(owners), now)
+        folder = Folder(loaded, self.decider(now), self.applied_keys, dict(owners), now)
         result = await _fold_yielding(folder, records)
         saved = await self._store(lambda: self.repository.save_batch(result.writes), "save batch")
         redo = set(saved.conflicts) | set(saved.email_taken)
@@ -261,7 +261,9 @@ class Pipeline:
             "type": outcome.message_type,
             "outcome": outcome.kind,
         }
-        if outcome.code is not None:
+        if outcome.kind == "parked":
+            log.info("record parked until its customer exists", **fields)
+        elif outcome.code is not None:
             log.info("record refused", code=outcome.code, reason=outcome.reason, **fields)
         else:
             log.debug("record", **fields)

@@ -131,7 +131,7 @@ class _Customer:
     outbox: list[OutboxEntry] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     activity: list[ActivityRecord] = field(default_factory=list)
-    forgotten_ids: list[str] = field(default_factory=list)
+    applied_ids: list[str] = field(default_factory=list)
     drained: list[ParkedMessage] = field(default_factory=list)
     changed: bool = False
 
@@ -177,11 +177,12 @@ def fold(
     loaded: Mapping[str, StoredCustomer],
     *,
     decide: Decider,
+    applied_keys: Callable[[InputMessage], tuple[str, ...]],
     email_owners: Mapping[str, str],
     parked_at: datetime,
 ) -> Fold:
     """Fold a batch of records over the loaded customers; see the module docstring."""
-    folder = Folder(loaded, decide, dict(email_owners), parked_at)
+    folder = Folder(loaded, decide, applied_keys, dict(email_owners), parked_at)
     for record in records:
         folder.out.outcomes.append(folder.apply(record))
     return folder.finish()
@@ -193,6 +194,7 @@ class Folder:
 
     loaded: Mapping[str, StoredCustomer]
     decide: Decider
+    applied_keys: Callable[[InputMessage], tuple[str, ...]]
     owners: dict[str, str]
     parked_at: datetime
     out: Fold = field(default_factory=Fold)
@@ -244,7 +246,7 @@ class Folder:
         customer.changed = True
         customer.outbox.extend(outbox_entry(output) for output in decision.outputs)
         customer.activity.extend(_activity(entry, message) for entry in decision.activity)
-        customer.forgotten_ids.extend(decision.forgotten_ids)
+        customer.applied_ids.extend(self.applied_keys(message))
         if isinstance(message, CustomerUpserted):
             self.owners[normalize_email(message.data.email)] = message.customer_id
         if decision.rejection is not None:
@@ -292,7 +294,7 @@ class Folder:
                         outbox=tuple(customer.outbox),
                         offsets=dict(customer.offsets),
                         activity=tuple(customer.activity),
-                        forgotten_ids=tuple(customer.forgotten_ids),
+                        applied_ids=tuple(customer.applied_ids),
                     )
                 )
             self.out.drained.extend(customer.drained)
