@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from cli import analytics as analytics_cli
+from cli import consumers as consumers_cli
 from cli import customer as customer_cli
 from cli import demo as demo_cli
 from cli import program as program_cli
+from cli import reward as reward_cli
 from cli import schemas as schemas_cli
 from cli import stack as stack_cli
 from cli import worker as worker_cli
@@ -20,6 +23,9 @@ app = typer.Typer(
 app.add_typer(stack_cli.app, name="stack")
 app.add_typer(program_cli.app, name="program")
 app.add_typer(schemas_cli.app, name="schemas")
+app.add_typer(reward_cli.app, name="reward")
+app.add_typer(analytics_cli.app, name="analytics")
 app.command("demo")(demo_cli.demo)
 app.add_typer(customer_cli.app, name="customer")
 app.command("worker")(worker_cli.worker)
+app.command("consumers")(consumers_cli.consumers)

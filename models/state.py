@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.outputs import Cause
+from models.reward_value import RewardValue
 from models.tally import Qualifying
 
 APPLIED_IDS_LIMIT = 512
@@ -206,6 +207,10 @@ class RewardGrant(_Frozen):
     cost_stamps: int | None = None
     used_at: datetime | None = None
     used_on_order: str | None = None
+    value: RewardValue | None = None
+    """What the coupon is worth, copied from the catalog when granted."""
+    valid_until: datetime | None = None
+    """When the coupon stops being valid (granted at + the reward's ``valid_days``)."""
 
 
 class ActivityEntry(_Frozen):
