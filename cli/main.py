@@ -7,6 +7,7 @@ import typer
 from cli import adjust as adjust_cli
 from cli import analytics as analytics_cli
 from cli import consumers as consumers_cli
+from cli import customer as customer_cli
 from cli import demo as demo_cli
 from cli import imports as imports_cli
 from cli import program as program_cli
@@ -15,6 +16,7 @@ from cli import reward_grants
 from cli import schemas as schemas_cli
 from cli import stack as stack_cli
 from cli import tier as tier_cli
+from cli import worker as worker_cli
 
 app = typer.Typer(
     name="loyalty",
@@ -33,4 +35,6 @@ app.add_typer(analytics_cli.app, name="analytics")
 reward_cli.app.command("redeem")(reward_grants.redeem)
 reward_cli.app.command("revoke")(reward_grants.revoke)
 app.command("demo")(demo_cli.demo)
+app.add_typer(customer_cli.app, name="customer")
+app.command("worker")(worker_cli.worker)
 app.command("consumers")(consumers_cli.consumers)
