@@ -268,6 +268,10 @@ def customer_page(rows: list[Document], limit: int) -> CustomerPage:
     """Return a page of at most ``limit`` customer documents and the cursor after it."""
     page = rows[:limit]
     last = page[-1] if page and len(rows) > limit else None
-    cursor = ListCursor(joined_at=last["joined_at"], customer_id=last["_id"]) if last else None
     states = tuple(CustomerState.model_validate(doc["state"]) for doc in page)
+    cursor = None
+    if last is not None:
+        # Documents saved before ``joined_at`` was copied to the top level carry it in state.
+        joined = last.get("joined_at") or to_millis(states[-1].joined_at)
+        cursor = ListCursor(joined_at=joined, customer_id=last["_id"])
     return CustomerPage(customers=states, next=cursor)

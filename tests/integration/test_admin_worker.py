@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import uuid
@@ -241,3 +242,57 @@ async def test_a_points_import_creates_lots_that_expire(
     assert fay.state.next_due_at == lot.expires_at  # the scheduler expires it then
     [gus_lot] = [lot for lot in gus.state.points_lots if lot.original == 40]
     assert gus_lot.expires_at is None or gus_lot.expires_at > lot.expires_at
+
+
+async def test_customer_export_neutralises_formulas_and_list_filters(
+    worker: WorkerUnderTest, unique: str, tmp_path: Path
+) -> None:
+    hostile = {
+        f"h1-{unique}": ("-2+3@example.com", '=HYPERLINK("http://x")', "+1"),
+        f"h2-{unique}": (f"h2.{unique}@example.com", "@SUM(A1)", "\tTab"),
+    }
+    for i, (cid, (email, first, last)) in enumerate(hostile.items()):
+        address = email.replace("@", f".{unique}@") if i == 0 else email
+        data = {"email": address, "first_name": first, "last_name": last}
+        body = {
+            "id": f"up-{cid}",
+            "type": "customer.upserted",
+            "customer_id": cid,
+            "occurred_at": (datetime.now(UTC) - timedelta(days=2 - i)).isoformat(),
+            "data": data,
+        }
+        await worker.send(names.CUSTOMERS, body, cid)
+    for cid in hostile:
+        await worker.wait_customer(cid, lambda c: c["status"] == "active", f"{cid} created")
+
+    out = tmp_path / "customers.csv"
+    cli(worker, "customer", "export", "--output", str(out))
+    rows = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
+    assert rows[0] == [
+        "customer_id",
+        "email",
+        "first_name",
+        "last_name",
+        "status",
+        "points_balance",
+        "stamps_balance",
+        "tier",
+        "tier_expires_at",
+        "lifetime_spend",
+    ]
+    mine = {row[0]: row for row in rows[1:] if row[0] in hostile}
+    assert set(mine) == set(hostile)
+    for row in rows[1:]:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row), row
+    assert mine[f"h1-{unique}"][1:4] == [
+        f"'-2+3.{unique}@example.com",
+        '\'=HYPERLINK("http://x")',
+        "'+1",
+    ]
+
+    listed = json.loads(cli(worker, "customer", "list", "--email", unique.upper(), "--json").stdout)
+    assert [c["customer_id"] for c in listed["customers"]][:2] == [f"h2-{unique}", f"h1-{unique}"]
+    page = json.loads(
+        cli(worker, "customer", "list", "--email", f"h2.{unique}", "-n", "1", "--json").stdout
+    )
+    assert [c["customer_id"] for c in page["customers"]] == [f"h2-{unique}"]
