@@ -6,6 +6,7 @@ COPY models ./models
 COPY topics ./topics
 COPY workers ./workers
 COPY consumers ./consumers
+COPY mail ./mail
 COPY store ./store
 COPY stack ./stack
 COPY cli ./cli

@@ -17,7 +17,8 @@ from rich.table import Table
 
 from cli.bench_decide import measure, prepare, profile_text, time_once
 from cli.console import make_console
-from models.program import Program, ProgramError, load_program
+from models.program import Program, ProgramError
+from program_file import load_program
 from settings import SettingsError, get_settings
 
 app = typer.Typer(help="Measure the engine: rules, pipeline, imports.", no_args_is_help=True)
@@ -58,7 +59,7 @@ def machine() -> str:
 
 
 @app.command("decide")
-def decide_command(  # noqa: PLR0917 - typer reads each option from a parameter
+def decide_command(
     orders: Annotated[
         str, typer.Option(help="Prior orders per customer to measure, comma separated.")
     ] = "0,100,1000,10000",

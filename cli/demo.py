@@ -12,7 +12,8 @@ from rich.table import Table
 from cli.console import make_console
 from demo.runner import DemoResult, play
 from models.outputs import NotificationRequested, RewardGranted, TierChanged
-from models.program import ProgramError, load_program
+from models.program import ProgramError
+from program_file import load_program
 from settings import SettingsError, get_settings
 
 console = make_console()
@@ -92,7 +93,7 @@ def _print_outputs(result: DemoResult) -> None:
     grants = [out for out in result.outputs if isinstance(out, RewardGranted)]
     console.print(
         f"reward.granted messages: {len(grants)} "
-        f"({', '.join(g.data.reward_id for g in grants) or 'none'})"
+        f"({', '.join(f'{g.data.reward_id} code {g.data.code}' for g in grants) or 'none'})"
     )
     for note in (out for out in result.outputs if isinstance(out, NotificationRequested)):
         console.print(f"email requested: {note.data.kind} for {note.customer_id}")

@@ -96,9 +96,11 @@ class CustomerWrite:
 
     ``loaded`` is the customer as loaded for this batch (``None`` creates the customer and
     fails if it exists). ``offsets`` are the highest offsets this batch applied (merged with the
-    stored ones by maximum). ``applied_ids`` are the message ids the rules remembered in this
-    batch, in order: ids that left the state's ring within this same batch stay in the document
-    until a later save archives them, so that an id is never archived before it is committed.
+    stored ones by maximum). ``applied_ids`` are the ids the rules remembered in this batch
+    (``models.decide.applied_keys`` of each applied message, in order). Ids that fell off the
+    state's ring and that the document held when loaded are archived before the update; those
+    applied in this same batch are not committed yet, so they stay in the document and a later
+    save archives them (the store works this out; ``Decision.forgotten_ids`` need not be passed).
     """
 
     state: CustomerState
@@ -198,6 +200,32 @@ class BatchActivity:
     refusals: tuple[BatchRefusal, ...]
 
 
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Which customers a listing shows; a field left ``None`` matches every customer."""
+
+    tier: str | None = None
+    status: str | None = None
+    email_contains: str | None = None
+    """A part of the email, compared ignoring letter case."""
+
+
+@dataclass(frozen=True)
+class ListCursor:
+    """Where a page of a customer listing (newest first) ended."""
+
+    joined_at: datetime
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """Customers newest first; ``next`` continues after the last one (None: no more)."""
+
+    customers: tuple[CustomerState, ...]
+    next: ListCursor | None
+
+
 class CustomerRepository(Protocol):
     """The customer store: one document per customer, version-checked batch writes."""
 
@@ -281,6 +309,12 @@ class CustomerRepository(Protocol):
 
     def customer_ids(self) -> AsyncIterator[str]:
         """Stream every customer id, in id order (exports and listings)."""
+        ...
+
+    async def list_customers(
+        self, where: CustomerFilter, *, after: ListCursor | None = None, limit: int = 50
+    ) -> CustomerPage:
+        """Return one page of customers, most recently joined first (then by id, descending)."""
         ...
 
     async def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from demo.runner import play
 from models.outputs import TierChanged
-from models.program import load_program
+from program_file import load_program
 from settings import Settings
 
 

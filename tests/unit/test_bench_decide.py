@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from cli.bench_decide import prepare
 from cli.main import app
-from models.program import load_program
+from program_file import load_program
 
 runner = CliRunner()
 
