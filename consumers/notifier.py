@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,13 +52,26 @@ from mail.smtp import (
     SmtpUnavailableError,
     build_message,
 )
-from models.state import CustomerState
 from topics import names
 
 log = structlog.get_logger(__name__)
 
 LEDGER_COLLECTION = "notifications"
-CustomerLookup = Callable[[Collection[str]], Awaitable[Mapping[str, CustomerState]]]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What the notifier needs of a customer's current record."""
+
+    customer_id: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    accepts_email: bool
+    active: bool
+
+
+CustomerLookup = Callable[[Collection[str]], Awaitable[Mapping[str, Contact]]]
 """Return the current records of these customers (missing ids: not in the store)."""
 
 
@@ -160,7 +174,7 @@ class Notifier:
 
     @staticmethod
     def _skip_reason(
-        request: NotificationRequest, customer: CustomerState | None, sent: set[str]
+        request: NotificationRequest, customer: Contact | None, sent: set[str]
     ) -> str | None:
         """Return why no email goes out for this request, or None to send it."""
         if request.batch is not None and request.batch.suppress_notifications:
@@ -173,12 +187,12 @@ class Notifier:
             return "duplicate"
         return None
 
-    def _compose(self, request: NotificationRequest, customer: CustomerState | None) -> Any:
+    def _compose(self, request: NotificationRequest, customer: Contact | None) -> Any:
         """Render and build the email; the customer's current record wins over the request's."""
         data = request.data
         recipient = (
             Recipient(customer.customer_id, customer.email, customer.first_name, customer.last_name)
-            if customer is not None
+            if customer is not None and customer.email
             else Recipient(request.customer_id, data.email, data.first_name, data.last_name)
         )
         unsubscribe = unsubscribe_link(self.list_unsubscribe, request.customer_id)
