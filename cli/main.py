@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import analytics as analytics_cli
+from cli import bench as bench_cli
 from cli import consumers as consumers_cli
 from cli import demo as demo_cli
 from cli import program as program_cli
@@ -19,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_cli.app, name="stack")
+app.add_typer(bench_cli.app, name="bench")
 app.add_typer(program_cli.app, name="program")
 app.add_typer(schemas_cli.app, name="schemas")
 app.add_typer(reward_cli.app, name="reward")

@@ -19,9 +19,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 import bootstrap
 from consumers.analytics import TierChangeAnalytics, TierChangeLog
+from consumers.ledger import NotificationLedger
 from consumers.loop import ConsumeLoop, Consumer, RetryPolicy
 from consumers.metrics import ConsumerMetrics
-from consumers.notifier import LEDGER_COLLECTION, Contact, CustomerLookup, Notifier
+from consumers.notifier import Contact, CustomerLookup, Notifier
 from consumers.rewards import COUPONS_COLLECTION, CouponRegistry, RewardsIssuer, ensure_indexes
 from consumers.web import WebServer, build_app, check_exposure
 from mail.render import MailRenderer
@@ -127,7 +128,7 @@ async def build_consumer(
         mailer = Mailer(smtp_config(settings))
         stack.push_async_callback(mailer.close)
         return Notifier(
-            ledger=database[LEDGER_COLLECTION],
+            ledger=NotificationLedger(database),
             customers=customer_lookup(database),
             renderer=MailRenderer(settings.mail_templates_dir),
             mailer=mailer,
