@@ -1,9 +1,9 @@
 """Documents as stored, shared by the MongoDB and in-memory repositories.
 
 The state is stored as ``model_dump(mode="json")`` (money as strings, times as RFC 3339) under
-``state``; the fields the store queries on (email key, due time, groups, grant codes) are
-copied to the top level with their own indexes. Nothing from user data becomes a key: ids are
-values, and archive and activity ``_id``s are digests of (customer id, id) pairs.
+``state``; the email key is copied to the top level for its unique index, the due time, groups
+and grant codes to ``lookup`` (and to the lookup collection, ``store.mongo_lookup``). Nothing
+from user data becomes a key: ids are values, and archive and activity ``_id``s are digests.
 """
 
 from __future__ import annotations
@@ -42,9 +42,8 @@ def pair_id(*parts: str | int) -> str:
 
 
 def grant_codes(state: CustomerState) -> list[str]:
-    """Return the codes of the customer's grants (grants gain ``code`` with the domain issue)."""
-    codes = (getattr(grant, "code", None) for grant in state.rewards)
-    return sorted({code for code in codes if isinstance(code, str) and code})
+    """Return the codes of the customer's grants."""
+    return sorted({grant.code for grant in state.rewards if grant.code})
 
 
 def to_millis(at: datetime, *, up: bool = False) -> datetime:
@@ -68,9 +67,7 @@ def customer_fields(
         "state": state.model_dump(mode="json"),
         # None is outside the unique index's partial filter: customers without an email.
         "email_key": email_key_of(state),
-        "groups": list(state.groups),
-        "codes": grant_codes(state),
-        "next_due_at": _due(state.next_due_at),
+        "lookup": lookup_of(state),
         "offsets": [
             {"topic": topic, "partition": partition, "offset": offset}
             for (topic, partition), offset in sorted(offsets.items())
@@ -84,9 +81,15 @@ def customer_fields(
     return fields
 
 
-def _due(at: datetime | None) -> datetime | None:
-    # Rounded up: a customer is never found due before its state says it is.
-    return None if at is None else to_millis(at, up=True)
+def lookup_of(state: CustomerState) -> Document:
+    """Return the values the lookup collection indexes: due time, groups and grant codes."""
+    due = state.next_due_at
+    return {
+        # Rounded up: a customer is never found due before its state says it is.
+        "next_due_at": None if due is None else to_millis(due, up=True),
+        "groups": list(state.groups),
+        "codes": grant_codes(state),
+    }
 
 
 def email_key_of(state: CustomerState) -> str | None:
