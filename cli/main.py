@@ -8,11 +8,11 @@ from cli import adjust as adjust_cli
 from cli import analytics as analytics_cli
 from cli import consumers as consumers_cli
 from cli import customer as customer_cli
+from cli import customer_views, reward_grants
 from cli import demo as demo_cli
 from cli import imports as imports_cli
 from cli import program as program_cli
 from cli import reward as reward_cli
-from cli import reward_grants
 from cli import schemas as schemas_cli
 from cli import stack as stack_cli
 from cli import tier as tier_cli
@@ -36,5 +36,7 @@ reward_cli.app.command("redeem")(reward_grants.redeem)
 reward_cli.app.command("revoke")(reward_grants.revoke)
 app.command("demo")(demo_cli.demo)
 app.add_typer(customer_cli.app, name="customer")
+customer_cli.app.command("list")(customer_views.list_customers)
+customer_cli.app.command("export")(customer_views.export)
 app.command("worker")(worker_cli.worker)
 app.command("consumers")(consumers_cli.consumers)

@@ -22,10 +22,14 @@ from store.repository import (
     ActivityRecord,
     BatchActivity,
     BatchRefusal,
+    CustomerFilter,
+    CustomerPage,
+    ListCursor,
     OutboxEntry,
     ParkedMessage,
     StoredCustomer,
     TopicPartition,
+    normalize_email,
 )
 
 Document = dict[str, Any]
@@ -82,13 +86,18 @@ def customer_fields(
 
 
 def lookup_of(state: CustomerState) -> Document:
-    """Return the values the lookup collection indexes: due time, groups and grant codes."""
+    """Return what the lookup collection indexes: due time, groups, codes, listing fields."""
     due = state.next_due_at
     return {
         # Rounded up: a customer is never found due before its state says it is.
         "next_due_at": None if due is None else to_millis(due, up=True),
         "groups": list(state.groups),
         "codes": grant_codes(state),
+        # Listings sort on it (newest first): a BSON date, unlike the RFC 3339 text in state.
+        "joined_at": to_millis(state.joined_at),
+        "tier": state.tier,
+        "status": state.status,
+        "email_key": email_key_of(state),
     }
 
 
@@ -245,3 +254,27 @@ def batch_counts(batch_id: str, rows: Sequence[Document]) -> BatchActivity:
         refused=len(refused),
         refusals=tuple(refused[r] for r in sorted(refused)),
     )
+
+
+def list_matches(lookup: Document, where: CustomerFilter) -> bool:
+    """Whether a customer's lookup values pass a listing filter (the in-memory query)."""
+    if where.tier is not None and lookup["tier"] != where.tier:
+        return False
+    if where.status is not None and lookup["status"] != where.status:
+        return False
+    if where.email_contains:
+        fragment = normalize_email(where.email_contains)
+        if fragment not in (lookup["email_key"] or ""):
+            return False
+    return True
+
+
+def customer_page(rows: list[Document], limit: int) -> CustomerPage:
+    """Return a page of at most ``limit`` customer documents and the cursor after it."""
+    page = rows[:limit]
+    last = page[-1] if page and len(rows) > limit else None
+    states = tuple(CustomerState.model_validate(doc["state"]) for doc in page)
+    cursor = None
+    if last is not None:
+        cursor = ListCursor(joined_at=to_millis(states[-1].joined_at), customer_id=last["_id"])
+    return CustomerPage(customers=states, next=cursor)

@@ -39,6 +39,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("next_due_at", ASCENDING), ("_id", ASCENDING)], name="next_due"),
         IndexModel([("groups", ASCENDING), ("_id", ASCENDING)], name="groups"),
         IndexModel([("codes", ASCENDING)], name="grant_codes"),
+        IndexModel([("joined_at", DESCENDING), ("_id", DESCENDING)], name="joined_newest_first"),
     ],
     ACTIVITY: [
         IndexModel(

@@ -19,8 +19,11 @@ from store.repository import (
     ActivityPage,
     ActivityRecord,
     BatchActivity,
+    CustomerFilter,
+    CustomerPage,
     CustomerWrite,
     DueCustomer,
+    ListCursor,
     LoadRequest,
     ParkedMessage,
     PendingOutbox,
@@ -235,8 +238,26 @@ class MemoryCustomerRepository:
         for cid in sorted(self.customers):
             yield cid
 
+    async def list_customers(
+        self, where: CustomerFilter, *, after: ListCursor | None = None, limit: int = 50
+    ) -> CustomerPage:
+        """Return customers newest first, one page."""
+        rows = sorted(
+            (d for d in self.customers.values() if docs.list_matches(d["lookup"], where)),
+            key=_newest_first,
+            reverse=True,
+        )
+        if after is not None:
+            mark = (after.joined_at, after.customer_id)
+            rows = [d for d in rows if _newest_first(d) < mark]
+        return docs.customer_page(copy.deepcopy(rows[: limit + 1]), limit)
+
     async def close(self) -> None:
         """Nothing to release."""
+
+
+def _newest_first(doc: docs.Document) -> tuple[datetime, str]:
+    return (doc["lookup"]["joined_at"], doc["_id"])
 
 
 def _arrival(doc: docs.Document) -> tuple[datetime, int]:

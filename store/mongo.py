@@ -45,8 +45,11 @@ from store.repository import (
     ActivityPage,
     ActivityRecord,
     BatchActivity,
+    CustomerFilter,
+    CustomerPage,
     CustomerWrite,
     DueCustomer,
+    ListCursor,
     LoadRequest,
     ParkedMessage,
     PendingOutbox,
@@ -414,6 +417,14 @@ class MongoCustomerRepository:
         cursor = self.customers.find({}, {"_id": 1}).sort("_id", ASCENDING).batch_size(1000)
         async for doc in cursor:
             yield doc["_id"]
+
+    async def list_customers(
+        self, where: CustomerFilter, *, after: ListCursor | None = None, limit: int = 50
+    ) -> CustomerPage:
+        """Return customers newest first (the lookup's ``joined_newest_first`` index)."""
+        ids = await self.lookup.newest_first(where, after, limit + 1)
+        found = {d["_id"]: d for d in await self._find(ids)}
+        return docs.customer_page([found[cid] for cid in ids if cid in found], limit)
 
     async def close(self) -> None:
         """Close the client if this repository opened it."""

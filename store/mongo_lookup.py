@@ -10,17 +10,18 @@ crash left behind and write it again (docs/storage.md, "Order of writes").
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from store import documents as docs
 from store.mongo_log import DUPLICATE_KEY, ID_CHUNK, Coll, chunks
-from store.repository import DueCustomer
+from store.repository import CustomerFilter, DueCustomer, ListCursor, normalize_email
 
 SYNCED_LIMIT = 200_000
 """Customers whose activity and lookup this process knows to be written (an LRU)."""
@@ -116,6 +117,30 @@ class CustomerLookup:
         )
         async for doc in cursor:
             yield doc["_id"]
+
+    async def newest_first(
+        self, where: CustomerFilter, after: ListCursor | None, limit: int
+    ) -> list[str]:
+        """Return the ids of one page of customers, most recently joined first."""
+        query: dict[str, Any] = {}
+        if where.tier is not None:
+            query["tier"] = where.tier
+        if where.status is not None:
+            query["status"] = where.status
+        if where.email_contains:
+            # Escaped: the fragment is matched as text, never as a pattern the user wrote.
+            query["email_key"] = {"$regex": re.escape(normalize_email(where.email_contains))}
+        if after is not None:
+            query["$or"] = [
+                {"joined_at": {"$lt": after.joined_at}},
+                {"joined_at": after.joined_at, "_id": {"$lt": after.customer_id}},
+            ]
+        cursor = (
+            self.collection.find(query, {"_id": 1})
+            .sort([("joined_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [doc["_id"] async for doc in cursor]
 
     async def by_code(self, code: str) -> str | None:
         """Return the customer holding the grant with this code."""
