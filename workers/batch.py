@@ -28,7 +28,7 @@ from store.repository import (
 )
 from topics.codec import encode_key, to_json
 from topics.names import Topics
-from workers.fold import Decider, Fold, Folder, Outcome, Record, decode
+from workers.fold import Decider, Fold, Folder, Outcome, Record, dead_letter, decode
 from workers.health import Health, retrying
 from workers.metrics import Metrics
 from workers.outbox import Outbox, Outgoing, Publisher
@@ -217,6 +217,15 @@ class Pipeline:
         """Publish one copy of a group command per member, keyed by the member."""
         group_id = command.data.group_id
         assert group_id is not None
+        # A group the program does not declare would reach nobody: refuse it (dead letter).
+        refusal = self.decider(self.clock())(None, command).rejection
+        if refusal is not None and refusal.code == "unknown_group":
+            letter = dead_letter(record, refusal.code, refusal.reason)
+            key = letter.key.encode("utf-8") if letter.key else None
+            await self._publish([Outgoing(self.topics.dead_letter, key, to_json(letter))], "refuse")
+            self.metrics.dead_letters.labels(code=refusal.code).inc()
+            self._count(Outcome(record, "dead_letter", refusal.code, refusal.reason))
+            return
         data = command.data.model_copy(update={"group_id": None})
         chunk: list[Outgoing] = []
         members = 0
