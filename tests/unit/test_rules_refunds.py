@@ -250,3 +250,11 @@ def test_shipping_and_tax_above_the_total_are_refused_at_parse_time() -> None:
     }
     with pytest.raises(MessageError, match="shipping and tax are parts of total"):
         parse_message(body)
+
+
+def test_a_partial_refund_leaves_the_trial_tier_its_automation_granted() -> None:
+    state = joined(order("o1", "10.00", extended_fields={"channel": "events"}), program=TRIAL)
+    decision = apply(state, refund("o1", "r1", amount="4.00", at=later(1)), TRIAL)
+    assert (decision.state.tier, decision.state.tier_source) == ("Gold", "temporary")
+    assert tier_changes(decision) == []
+    assert statuses(decision.state) == [("welcome-gold", "issued")]
