@@ -186,12 +186,9 @@ def _revoke(step: Step, ctx: Context, grant: RewardGrant, tier: str, order_id: s
             ),
         )
     )
+    # No email of its own: the cancellation is one event for the customer, and its one email
+    # is the tier change's (when the program sends those).
     reason = f"order {order_id} no longer stands, so the {tier} entry it triggered is undone"
-    step, _ = step.notify(
-        ctx,
-        "reward_revoked",
-        {"reward_id": grant.reward_id, "grant_id": grant.grant_id, "reason": reason},
-    )
     return step.log(
         ctx,
         "reward_revoked",
