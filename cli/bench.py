@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from cli.bench_decide import decide_bench
 from cli.bench_notify import notify
 
 app = typer.Typer(help="Measure the engine: rules, pipeline, imports.", no_args_is_help=True)
@@ -18,4 +19,5 @@ def _group() -> None:
     """Measure the engine: rules, pipeline, imports."""
 
 
+app.command("decide")(decide_bench)
 app.command("notify")(notify)

@@ -187,7 +187,7 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
         return Decision(state=state, duplicate=True)
     if isinstance(outcome, Rejection):
         return _refuse(step, ctx, outcome, keys)
-    return _finish(tier_time.schedule_review(outcome, ctx), keys)
+    return _finish(tier_time.schedule_review(outcome, ctx, step.state), keys)
 
 
 def _in_future(message: InputMessage, now: datetime, skew: timedelta) -> Rejection | None:

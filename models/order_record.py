@@ -45,6 +45,8 @@ class TierSnapshot(_Frozen):
     tier_expires_at: datetime | None = None
     tier_held: bool = False
     tier_hold_until: datetime | None = None
+    tier_underneath: TierSnapshot | None = None
+    """The tier a temporary one covers (see ``CustomerState.tier_underneath``)."""
 
     @classmethod
     def of(cls, state: CustomerState) -> TierSnapshot:

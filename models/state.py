@@ -167,6 +167,8 @@ class CustomerState(_Frozen):
     rules (kept through later moves, until another manual downgrade restarts it)."""
     temporary_qualifying: Qualifying | None = None
     """During a temporary downgrade: the activity from it on, what counts until it ends."""
+    tier_underneath: TierSnapshot | None = None
+    """While a temporary tier runs: the tier held before it and how, to return to at its end."""
 
     tier: str | None = None
     tier_source: TierSource = "rules"

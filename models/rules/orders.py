@@ -57,7 +57,7 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
     if points > 0:
         months = program.earn.points_expire_after_months
         expires_at = add_months(ctx.at, months) if months else None
-        step, lot_id = add_lot(step, ctx, points, expires_at=expires_at)
+        step, lot_id = add_lot(step, ctx, points, expires_at=expires_at, earned=False)
     record = OrderRecord(
         order_id=data.order_id,
         paid_at=ctx.at,
@@ -71,7 +71,7 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
         tax=data.tax or Decimal(0),
     )
     step = step.update(orders=(*step.state.orders, record))
-    step = count(step, ctx, ctx.at, spend=data.total, orders=1)
+    step = count(step, ctx, ctx.at, points=points, spend=data.total, orders=1)
     stamp_items = [
         {"sku": line.sku, "quantity": line.quantity, "stamps": line.stamps_per_unit * line.quantity}
         for line in lines
