@@ -20,8 +20,7 @@ from models.program import Program
 from models.rules import stamps, tiers
 from models.rules.base import Context, Duplicate, Rejection, Step
 from models.rules.grants import use_codes
-from models.rules.periods import add_months
-from models.rules.points import add_lot, take_points
+from models.rules.points import add_lot, expiry_after, take_points
 from models.rules.qualification import count
 from models.rules.reversal import record_triggers, undo_triggers
 from models.rules.tier_commands import manage_tier
@@ -56,7 +55,7 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
     lot_id = None
     if points > 0:
         months = program.earn.points_expire_after_months
-        expires_at = add_months(ctx.at, months) if months else None
+        expires_at = expiry_after(ctx.at, months) if months else None
         step, lot_id = add_lot(step, ctx, points, expires_at=expires_at, earned=False)
     record = OrderRecord(
         order_id=data.order_id,

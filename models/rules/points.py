@@ -12,15 +12,15 @@ Rules chosen here (see docs/domain.md):
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from datetime import datetime
+from bisect import bisect_left, bisect_right
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from models.messages import AdjustPoints, ExpirePoints
 from models.outputs import Cause, derive_id
 from models.rules import tiers
 from models.rules.base import Context, Rejection, Step, over_deduction
-from models.rules.periods import add_months
+from models.rules.periods import add_months, start_of_day
 from models.rules.qualification import count
 from models.state import PointsLot
 
@@ -30,28 +30,61 @@ def _spend_order(lot: PointsLot) -> tuple[bool, datetime, datetime, str]:
     return (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at, lot.lot_id)
 
 
+def expiry_after(at: datetime, months: int) -> datetime:
+    """When points earned at ``at`` expire: at the end of the same date ``months`` later (UTC).
+
+    Whole days, so all the points a customer earns on one day expire together, in one lot.
+    """
+    return start_of_day(add_months(at, months).date()) + timedelta(days=1)
+
+
 def add_lot(
     step: Step, ctx: Context, amount: int, *, expires_at: datetime | None, earned: bool = True
 ) -> tuple[Step, str]:
-    """Add a lot of ``amount`` points; when ``earned`` it also counts toward points earned."""
-    lot_id = derive_id(ctx.id_base, "lot")
-    lot = PointsLot.model_construct(
-        lot_id=lot_id,
-        amount=amount,
-        original=amount,
-        earned_at=ctx.at,
-        expires_at=expires_at,
-        cause=ctx.cause,
-    )
-    # Kept in spend order, so spending and expiry read the front and never sort. An order's
-    # lot usually expires last of all (same expiry rule, latest date): it goes at the end.
+    """Add ``amount`` points to the lot expiring at ``expires_at``; return the step and its id.
+
+    Points that expire at the same moment (or never) share one lot: its id, cause and earned
+    time are those of the first points put in it. So the customer holds at most one lot per
+    day of the expiry period, however many orders. When ``earned`` the points also count
+    toward points earned.
+    """
     lots = step.state.points_lots
-    key = _spend_order(lot)
-    if not lots or _spend_order(lots[-1]) <= key:
-        placed = (*lots, lot)
+    # Kept in spend order, so spending and expiry read the front and never sort. Points from
+    # an order usually expire last of all (same expiry rule, latest date): the end of the list.
+    probe = (expires_at is None, expires_at or ctx.at)
+    if (
+        lots
+        and (lots[-1].expires_at is None) == (expires_at is None)
+        and (expires_at is None or lots[-1].expires_at == expires_at)
+    ):
+        index = len(lots) - 1
     else:
-        index = bisect_right(lots, key, key=_spend_order)
-        placed = (*lots[:index], lot, *lots[index:])
+        index = bisect_left(lots, probe, key=lambda lot: _spend_order(lot)[:2])
+        if expires_at is None or index >= len(lots) or lots[index].expires_at != expires_at:
+            index = -1
+    if index >= 0:
+        same = lots[index]
+        merged = same.model_copy(
+            update={"amount": same.amount + amount, "original": same.original + amount}
+        )
+        placed = (*lots[:index], merged, *lots[index + 1 :])
+        lot_id = same.lot_id
+    else:
+        lot_id = derive_id(ctx.id_base, "lot")
+        lot = PointsLot.model_construct(
+            lot_id=lot_id,
+            amount=amount,
+            original=amount,
+            earned_at=ctx.at,
+            expires_at=expires_at,
+            cause=ctx.cause,
+        )
+        key = _spend_order(lot)
+        if not lots or _spend_order(lots[-1]) <= key:
+            placed = (*lots, lot)
+        else:
+            at = bisect_right(lots, key, key=_spend_order)
+            placed = (*lots[:at], lot, *lots[at:])
     step = step.update(points_lots=placed, points_balance=step.state.points_balance + amount)
     if earned:
         step = record_earned(step, ctx, amount, ctx.at)
@@ -138,7 +171,8 @@ def adjust(step: Step, message: AdjustPoints, ctx: Context) -> Step | Rejection:
     if (refusal := over_deduction("points", data.delta, balance)) is not None:
         return refusal
     if data.delta > 0:
-        expires_at = add_months(ctx.at, data.expires_in_months) if data.expires_in_months else None
+        months = data.expires_in_months
+        expires_at = expiry_after(ctx.at, months) if months else None
         step, lot_id = add_lot(step, ctx, data.delta, expires_at=expires_at)
         details: dict[str, object] = {
             "lot_id": lot_id,
