@@ -159,6 +159,25 @@ class RewardUsed(OutputEnvelope):
     data: RewardUsedData
 
 
+class RewardReinstatedData(DomainModel):
+    """A used grant is usable again: the order it was used on no longer stands."""
+
+    grant_id: Identifier
+    reward_id: Name
+    code: str
+    order_id: Identifier
+    """The order the reward had been used on, now cancelled or refunded in full."""
+    reason: str
+    cause: Cause
+
+
+class RewardReinstated(OutputEnvelope):
+    """A used reward was given back, with the same code (on loyalty.rewards)."""
+
+    type: Literal["reward.reinstated"] = "reward.reinstated"
+    data: RewardReinstatedData
+
+
 class NotificationRequestedData(DomainModel):
     """What the notifier needs to render and send one email."""
 
@@ -188,6 +207,7 @@ OutputMessage = Annotated[
     | RewardRedeemed
     | RewardRevoked
     | RewardUsed
+    | RewardReinstated
     | NotificationRequested,
     Field(discriminator="type"),
 ]

@@ -141,6 +141,8 @@ class OrderRecord(_Frozen):
     refund_ids: tuple[str, ...] = ()
     cancelled: bool = False
     triggers: OrderTriggers | None = None
+    used_grants: tuple[str, ...] = ()
+    """Grants whose codes came with this order (``used`` on it): given back if it falls."""
 
     @property
     def items_value(self) -> Decimal:
@@ -188,6 +190,13 @@ class OrderRecord(_Frozen):
         return max(Decimal(0), self.total - self.refunded_amount)
 
 
+class GrantWithdrawal(_Frozen):
+    """Why a used entry reward no longer stands: the order that triggered its tier fell."""
+
+    order_id: str
+    tier: str
+
+
 class RewardGrant(_Frozen):
     """A reward the customer holds (or held); ``grant_id`` is derived from its cause.
 
@@ -211,6 +220,9 @@ class RewardGrant(_Frozen):
     """What the coupon is worth, copied from the catalog when granted."""
     valid_until: datetime | None = None
     """When the coupon stops being valid (granted at + the reward's ``valid_days``)."""
+    withdrawn: GrantWithdrawal | None = None
+    """Set on an entry reward whose own order fell while the reward was used: when the order
+    it was used on falls too, the reward is revoked rather than given back."""
 
 
 class ActivityEntry(_Frozen):

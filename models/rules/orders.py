@@ -23,6 +23,7 @@ from models.rules.grants import use_codes
 from models.rules.periods import add_months
 from models.rules.points import add_lot, take_points
 from models.rules.qualification import count
+from models.rules.reinstate import reinstate_used_rewards
 from models.rules.reversal import record_triggers, undo_triggers
 from models.rules.tier_commands import manage_tier
 from models.state import OrderLine, OrderRecord, TierSnapshot
@@ -49,7 +50,7 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
             "resend with a new message id",
         )
     # Codes first: a reward this order is about to grant was not the customer's at checkout.
-    step = use_codes(step, ctx, data.reward_codes, data.order_id)
+    step, used_grants = use_codes(step, ctx, data.reward_codes, data.order_id)
     multiplier = _multiplier(program, state.tier)
     points = program.earn.points_for(data.total, multiplier)
     stamp_count, lines = stamps.order_lines(program, data)
@@ -67,6 +68,7 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
         points_earned=points,
         stamps_earned=stamp_count,
         points_lot_id=lot_id,
+        used_grants=used_grants,
     )
     step = step.update(orders=(*step.state.orders, record))
     step = count(step, ctx, ctx.at, spend=data.total, orders=1)
@@ -298,4 +300,5 @@ def _reverse(
         stamps_shortfall=stamp_count - stamps_taken,
         **details,
     )
-    return undo_triggers(step, ctx, record)
+    step = undo_triggers(step, ctx, record)
+    return reinstate_used_rewards(step, ctx, record) if stopped_counting else step
