@@ -25,6 +25,8 @@ NotificationKind = Literal[
     "stamp_card_completed",
     "reward_revoked",
     "points_expired",
+    "points_expiring",
+    "tier_expiring",
 ]
 """Kinds of email the notifier renders, one per event a customer sees as one (an upgrade with
 its entry rewards and their codes, a redemption with its code, a full stamp card with its
@@ -38,6 +40,8 @@ NOTIFICATION_KINDS: tuple[NotificationKind, ...] = (
     "stamp_card_completed",
     "reward_revoked",
     "points_expired",
+    "points_expiring",
+    "tier_expiring",
 )
 
 

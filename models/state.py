@@ -41,6 +41,7 @@ CustomerStatus = Literal["active", "removed"]
 TierSource = Literal["rules", "manual", "import", "temporary"]
 GrantStatus = Literal["issued", "used", "revoked"]
 GrantOrigin = Literal["entry", "card", "redemption"]
+PointsScope = Literal["order", "items"]
 
 
 class _Frozen(BaseModel):
@@ -58,6 +59,24 @@ class PointsLot(_Frozen):
     earned_at: datetime
     expires_at: datetime | None = None
     cause: Cause
+    reminded: bool = False
+    """A ``points_expiring`` reminder was requested for this lot (one per lot)."""
+
+
+class PendingPoints(_Frozen):
+    """Points an order earned that are not spendable yet (``earn.points_pending_days``).
+
+    At ``confirm_at`` they become a points lot with the same ``lot_id`` (expiring at
+    ``expires_at``, counted from the confirmation); a refund inside the window takes them first.
+    """
+
+    lot_id: str
+    order_id: str
+    amount: int = Field(ge=0)
+    earned_at: datetime
+    confirm_at: datetime
+    expires_at: datetime | None = None
+    cause: Cause
 
 
 class OrderLine(_Frozen):
@@ -68,6 +87,9 @@ class OrderLine(_Frozen):
     unit_price: Decimal
     stamps_per_unit: int = Field(default=0, ge=0)
     refunded_quantity: int = Field(default=0, ge=0)
+    earns_points: bool = True
+    """Whether the line counted in the points base (earning filters); a refund of a line that
+    earned nothing reverses no points."""
 
 
 class TierSnapshot(_Frozen):
@@ -130,6 +152,11 @@ class OrderRecord(_Frozen):
     total: Decimal
     currency: str
     lines: tuple[OrderLine, ...] = ()
+    goods_total: Decimal | None = None
+    """What the items were paid in all (total less stated shipping and tax); None: the total."""
+    points_scope: PointsScope = "order"
+    """What earned the points: the whole ``order`` (less shipping and tax), or only the
+    ``items`` that pass the program's earning filters."""
     points_earned: int = Field(ge=0)
     stamps_earned: int = Field(ge=0)
     points_lot_id: str | None = None
@@ -150,14 +177,32 @@ class OrderRecord(_Frozen):
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
 
     @property
-    def item_share_base(self) -> Decimal:
-        """What the items' prices are a share of: the total, or the items when they exceed it.
+    def goods(self) -> Decimal:
+        """What the items were paid in all: the total less the shipping and tax it stated."""
+        return self.total if self.goods_total is None else self.goods_total
 
-        Items worth more than the total mean an order-level discount spread over the items in
-        proportion to their price (CONTRACT.md), so an item's share is its price over the
-        items' value; otherwise the rest of the total (shipping, tax) belongs to no item.
+    @property
+    def item_share_base(self) -> Decimal:
+        """What the items' prices are a share of: the goods, or the items when they exceed it.
+
+        Items worth more than the goods (the total less stated shipping and tax) mean an
+        order-level discount spread over the items in proportion to their price (CONTRACT.md),
+        so an item's share is its price over the items' value; otherwise the rest of the goods
+        (unstated shipping, fees) belongs to no item.
         """
-        return max(self.items_value, self.total)
+        return max(self.items_value, self.goods)
+
+    def items_paid(self, listed: Decimal) -> Fraction:
+        """What items listed at ``listed`` (unit prices times units) were paid, exactly.
+
+        Their share of the order-level discount taken off: ``listed * goods / base``. The one
+        place that spreads a discount over items: refunds, the money refunded and the points
+        base of earning filters all use it.
+        """
+        base = self.item_share_base
+        if base <= 0:
+            return Fraction(listed)
+        return Fraction(listed) * Fraction(self.goods) / Fraction(base)
 
     @property
     def refunded_share(self) -> Fraction:
@@ -172,9 +217,33 @@ class OrderRecord(_Frozen):
         by_items = sum(
             (line.unit_price * line.refunded_quantity for line in self.lines), Decimal(0)
         )
-        share = Fraction(self.refunded_by_amount) / Fraction(self.total) + Fraction(
-            by_items
-        ) / Fraction(self.item_share_base)
+        share = (Fraction(self.refunded_by_amount) + self.items_paid(by_items)) / Fraction(
+            self.total
+        )
+        return min(share, Fraction(1))
+
+    @property
+    def points_share(self) -> Fraction:
+        """The exact share of the order's points reversed so far, 0 to 1.
+
+        Refunds by amount count against the total; refunded items against what earned the
+        points: their paid share of the goods (scope ``order``), or of the qualifying items
+        (scope ``items``; an item that earned nothing reverses nothing).
+        """
+        if self.cancelled or self.refunded_in_full:
+            return Fraction(1)
+        if not self.refund_ids or self.total <= 0:
+            return self.refunded_share
+        share = Fraction(self.refunded_by_amount) / Fraction(self.total)
+        if self.points_scope == "items":
+            earning = [line for line in self.lines if line.earns_points]
+            listed = sum((ln.unit_price * ln.quantity for ln in earning), Decimal(0))
+            named = sum((ln.unit_price * ln.refunded_quantity for ln in earning), Decimal(0))
+            if listed > 0:
+                share += Fraction(named) / Fraction(listed)
+        elif self.goods > 0:
+            named = sum((ln.unit_price * ln.refunded_quantity for ln in self.lines), Decimal(0))
+            share += self.items_paid(named) / Fraction(self.goods)
         return min(share, Fraction(1))
 
     @property
@@ -265,6 +334,10 @@ class CustomerState(_Frozen):
     """Spendable points: the sum of the lots, kept beside them so reading it costs nothing."""
     points_earned: int = 0
     """Points earned over the customer's lifetime, net of reversals (the qualification metric)."""
+    points_pending_lots: tuple[PendingPoints, ...] = ()
+    """Points from orders not confirmed yet, soonest confirmation first."""
+    points_pending: int = Field(default=0, ge=0)
+    """Their sum: earned (and counted toward tiers) but not spendable yet."""
 
     stamps_balance: int = Field(default=0, ge=0)
     """The one pool of stamps; with a stamp card it is also the progress on the current card."""
@@ -295,6 +368,10 @@ class CustomerState(_Frozen):
     """End of the hold: the membership period or the temporary tier's expiry; None: no end."""
     tier_review_at: datetime | None = None
     """Next moment earlier activity leaves the qualification period and the tier may drop."""
+    tier_reminded_end: datetime | None = None
+    """The tier ending (expiry or hold end) a ``tier_expiring`` reminder was handled for."""
+    reminder_at: datetime | None = None
+    """Next moment a reminder is due (``points_expiring``, ``tier_expiring``)."""
 
     rewards: tuple[RewardGrant, ...] = ()
     entry_rewards_received: tuple[str, ...] = ()
@@ -330,7 +407,8 @@ class CustomerState(_Frozen):
         """When this customer next needs a time event.
 
         The soonest of: a points lot expiring, a temporary tier ending, a membership hold
-        ending, and the next moment activity leaves the qualification period (tier review).
+        ending, the next moment activity leaves the qualification period (tier review),
+        pending points being confirmed, and a reminder falling due.
         """
         if not self.active:
             return None
@@ -343,6 +421,10 @@ class CustomerState(_Frozen):
             due.append(self.tier_hold_until)
         if self.tier_review_at is not None:
             due.append(self.tier_review_at)
+        if self.points_pending_lots:
+            due.append(self.points_pending_lots[0].confirm_at)
+        if self.reminder_at is not None:
+            due.append(self.reminder_at)
         return min(due, default=None)
 
     def order(self, order_id: str) -> OrderRecord | None:
@@ -398,6 +480,7 @@ class CustomerState(_Frozen):
             "email": self.email,
             "status": self.status,
             "points_balance": self.points_balance,
+            "points_pending": self.points_pending,
             "points_earned": self.points_earned,
             "stamps_balance": self.stamps_balance,
             "tier": self.tier,

@@ -42,13 +42,20 @@ def add_lot(
         expires_at=expires_at,
         cause=ctx.cause,
     )
-    lots = list(step.state.points_lots)
-    # Kept in spend order, so spending and expiry read the front and never sort.
-    lots.insert(bisect_right(lots, _spend_order(lot), key=_spend_order), lot)
-    step = step.update(points_lots=tuple(lots), points_balance=step.state.points_balance + amount)
+    step = insert_lot(step, lot)
     if earned:
         step = record_earned(step, ctx, amount, ctx.at)
     return step, lot_id
+
+
+def insert_lot(step: Step, lot: PointsLot) -> Step:
+    """Add a lot to the spendable balance, in spend order."""
+    lots = list(step.state.points_lots)
+    # Kept in spend order, so spending and expiry read the front and never sort.
+    lots.insert(bisect_right(lots, _spend_order(lot), key=_spend_order), lot)
+    return step.update(
+        points_lots=tuple(lots), points_balance=step.state.points_balance + lot.amount
+    )
 
 
 def record_earned(step: Step, ctx: Context, amount: int, at: datetime) -> Step:

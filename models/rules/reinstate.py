@@ -34,7 +34,12 @@ def reinstate_used_rewards(step: Step, ctx: Context, record: OrderRecord) -> Ste
                 "longer stands either: the reward is revoked, not given back"
             )
             step = revoke_entry_grant(
-                step, ctx, grant, grant.withdrawn.tier, record.order_id, reason
+                step,
+                ctx,
+                grant,
+                tier=grant.withdrawn.tier,
+                order_id=record.order_id,
+                reason=reason,
             )
             continue
         step = _reinstate(step, ctx, grant, record.order_id)

@@ -183,12 +183,14 @@ def _take_back_entry_rewards(
             f"order {record.order_id} no longer stands, so the {ref.tier} entry it triggered "
             "is undone"
         )
-        step = revoke_entry_grant(step, ctx, grant, ref.tier, record.order_id, reason)
+        step = revoke_entry_grant(
+            step, ctx, grant, tier=ref.tier, order_id=record.order_id, reason=reason
+        )
     return step
 
 
 def revoke_entry_grant(
-    step: Step, ctx: Context, grant: RewardGrant, tier: str, order_id: str, reason: str
+    step: Step, ctx: Context, grant: RewardGrant, *, tier: str, order_id: str, reason: str
 ) -> Step:
     """Revoke an entry reward because an order fell; its tier's entry rewards may come again."""
     rewards = tuple(
