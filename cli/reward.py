@@ -1,4 +1,7 @@
-"""``loyalty reward check|rebuild``: ask the coupon registry about a code, or recreate it."""
+"""``loyalty reward check|rebuild``: ask the coupon registry about a code, or recreate it.
+
+``redeem`` and ``revoke`` (admin commands) live in ``cli.reward_grants`` and join this group.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from consumers.rewards import COUPONS_COLLECTION, CouponCheck, CouponRegistry, j
 from settings import Settings, SettingsError, get_settings
 
 app = typer.Typer(
-    help="Reward codes: check a code, rebuild the coupon registry.", no_args_is_help=True
+    help="Rewards: redeem, revoke, check a code, rebuild the coupon registry.",
+    no_args_is_help=True,
 )
 console = make_console()
 errors = make_console(stderr=True)
@@ -26,7 +30,7 @@ EXIT_NOT_VALID = 3
 
 @app.callback()
 def _group() -> None:
-    """Reward codes: check a code, rebuild the coupon registry."""
+    """Rewards: redeem, revoke, check a code, rebuild the coupon registry."""
 
 
 def _settings() -> Settings:

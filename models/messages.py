@@ -198,24 +198,22 @@ class OrderPaidData(DomainModel):
     total: Money
     currency: CurrencyCode
     items: tuple[OrderItem, ...] = ()
-    shipping: Money | None = None
-    tax: Money | None = None
     extended_fields: dict[str, ExtendedValue] = Field(default_factory=dict)
     reward_codes: Annotated[tuple[RewardCodeText, ...], Field(max_length=MAX_REWARD_CODES)] = ()
+    shipping: Money | None = None
+    """Part of ``total``: what the customer paid for shipping (belongs to no item)."""
+    tax: Money | None = None
+    """Part of ``total``: the tax the customer paid (belongs to no item)."""
 
     @model_validator(mode="after")
-    def _parts_of_total(self) -> OrderPaidData:
+    def _parts_within_total(self) -> OrderPaidData:
         parts = (self.shipping or 0) + (self.tax or 0)
         if parts > self.total:
             raise PydanticCustomError(
                 "order_parts",
-                "shipping ({shipping}) and tax ({tax}) are parts of total ({total}) and cannot "
-                "exceed it; send total with shipping and tax included",
-                {
-                    "shipping": str(self.shipping or 0),
-                    "tax": str(self.tax or 0),
-                    "total": str(self.total),
-                },
+                "shipping and tax are parts of total, so together they cannot exceed it "
+                "(total {total}, shipping + tax {parts})",
+                {"total": str(self.total), "parts": str(parts)},
             )
         return self
 

@@ -152,14 +152,14 @@ class OrderRecord(_Frozen):
     total: Decimal
     currency: str
     lines: tuple[OrderLine, ...] = ()
-    goods_total: Decimal | None = None
-    """What the items were paid in all (total less stated shipping and tax); None: the total."""
     points_scope: PointsScope = "order"
     """What earned the points: the whole ``order`` (less shipping and tax), or only the
     ``items`` that pass the program's earning filters."""
     points_earned: int = Field(ge=0)
     stamps_earned: int = Field(ge=0)
     points_lot_id: str | None = None
+    shipping: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
     refunded_amount: Decimal = Decimal(0)
     refunded_by_amount: Decimal = Decimal(0)
     refunded_in_full: bool = False
@@ -179,30 +179,25 @@ class OrderRecord(_Frozen):
     @property
     def goods(self) -> Decimal:
         """What the items were paid in all: the total less the shipping and tax it stated."""
-        return self.total if self.goods_total is None else self.goods_total
+        return self.total - self.shipping - self.tax
 
     @property
-    def item_share_base(self) -> Decimal:
-        """What the items' prices are a share of: the goods, or the items when they exceed it.
+    def items_paid_factor(self) -> Fraction:
+        """What each unit of the items' prices was actually paid, 0 to 1.
 
-        Items worth more than the goods (the total less stated shipping and tax) mean an
-        order-level discount spread over the items in proportion to their price (CONTRACT.md),
-        so an item's share is its price over the items' value; otherwise the rest of the goods
-        (unstated shipping, fees) belongs to no item.
+        The items were paid what the total leaves after shipping and tax. When they are worth
+        more, the difference is an order-level discount spread over the items in proportion
+        to their price (CONTRACT.md): each item was paid its price times this factor.
+        Otherwise they were paid their price and the rest of the total belongs to no item.
+        The one place a discount is spread over items: refunds, the money refunded and the
+        points base of earning filters all use it.
         """
-        return max(self.items_value, self.goods)
+        value = self.items_value
+        paid = self.goods
+        if value <= 0 or paid >= value:
+            return Fraction(1)
+        return Fraction(max(paid, Decimal(0))) / Fraction(value)
 
-    def items_paid(self, listed: Decimal) -> Fraction:
-        """What items listed at ``listed`` (unit prices times units) were paid, exactly.
-
-        Their share of the order-level discount taken off: ``listed * goods / base``. The one
-        place that spreads a discount over items: refunds, the money refunded and the points
-        base of earning filters all use it.
-        """
-        base = self.item_share_base
-        if base <= 0:
-            return Fraction(listed)
-        return Fraction(listed) * Fraction(self.goods) / Fraction(base)
 
     @property
     def refunded_share(self) -> Fraction:
@@ -217,9 +212,8 @@ class OrderRecord(_Frozen):
         by_items = sum(
             (line.unit_price * line.refunded_quantity for line in self.lines), Decimal(0)
         )
-        share = (Fraction(self.refunded_by_amount) + self.items_paid(by_items)) / Fraction(
-            self.total
-        )
+        by_items_paid = Fraction(by_items) * self.items_paid_factor
+        share = (Fraction(self.refunded_by_amount) + by_items_paid) / Fraction(self.total)
         return min(share, Fraction(1))
 
     @property
@@ -243,7 +237,7 @@ class OrderRecord(_Frozen):
                 share += Fraction(named) / Fraction(listed)
         elif self.goods > 0:
             named = sum((ln.unit_price * ln.refunded_quantity for ln in self.lines), Decimal(0))
-            share += self.items_paid(named) / Fraction(self.goods)
+            share += Fraction(named) * self.items_paid_factor / Fraction(self.goods)
         return min(share, Fraction(1))
 
     @property

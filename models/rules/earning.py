@@ -4,7 +4,7 @@
   states (``goods``). With qualifying or excluded skus or categories (``earn`` in the program)
   only the qualifying items earn, each on what it was paid: its unit price times its units,
   less its share of an order-level discount spread over the items in proportion to their price
-  (``OrderRecord.items_paid``, the same code the refunds use). An order worth less than
+  (``OrderRecord.items_paid_factor``, the same code the refunds use). An order worth less than
   ``earn.min_order_value`` (its goods) earns no points.
 - **Multiplier.** ``earn.multiplier_tier: held`` (default): the tier held before the order.
   ``reached``: the tier the order moves the customer up to by the rules, judged on the order
@@ -48,7 +48,7 @@ def points_base(earn: EarnRules, record: OrderRecord) -> Fraction:
         (line.unit_price * line.quantity for line in record.lines if line.earns_points),
         Decimal(0),
     )
-    return record.items_paid(listed)
+    return Fraction(listed) * record.items_paid_factor
 
 
 def multiplier_tier(step: Step, ctx: Context, base: Fraction, spend: Decimal) -> Tier | None:

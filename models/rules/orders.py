@@ -55,11 +55,12 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
         total=data.total,
         currency=data.currency,
         lines=lines,
-        goods_total=None if data.goods_total == data.total else data.goods_total,
         points_scope=scope,
         points_earned=0,
         stamps_earned=stamp_count,
         used_grants=used_grants,
+        shipping=data.shipping or Decimal(0),
+        tax=data.tax or Decimal(0),
     )
     base = earning.points_base(program.earn, record)
     multiplier_tier = earning.multiplier_tier(step, ctx, base, data.total)
@@ -227,9 +228,9 @@ def _refund_items(
 ) -> tuple[Decimal, tuple[OrderLine, ...]] | Rejection:
     """Mark refunded units on the lines, capped at what is left of each line.
 
-    Returns what the units were paid after the order's discount (their price times the total
-    over the items' value when the items are worth more than the total). An sku on several
-    lines (say, two prices) is refunded from its first line with units left.
+    Returns what the units were paid after the order's discount (their price times the
+    record's ``items_paid_factor``). An sku on several lines (say, two prices) is refunded
+    from its first line with units left.
     """
     lines = list(record.lines)
     listed = Decimal(0)
@@ -250,9 +251,7 @@ def _refund_items(
             lines[n] = line.model_copy(
                 update={"refunded_quantity": line.refunded_quantity + quantity}
             )
-    if record.item_share_base <= 0:
-        return listed, tuple(lines)
-    return _floor_money(record.items_paid(listed), record.total), tuple(lines)
+    return _floor_money(Fraction(listed) * record.items_paid_factor, record.total), tuple(lines)
 
 
 def cancelled(step: Step, message: OrderCancelled, ctx: Context) -> Step | Rejection | Duplicate:

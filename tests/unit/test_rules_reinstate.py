@@ -57,11 +57,12 @@ def test_a_full_refund_gives_it_back_and_a_partial_refund_does_not() -> None:
 
 
 def test_a_replayed_cancellation_reinstates_nothing_twice() -> None:
-    state, tote = redeemed()
+    state, _tote = redeemed()
     message = cancel("o2", at=later(2))
     first = apply(state, message)
     replay = apply(first.state, message)
-    assert replay.duplicate and replay.outputs == ()
+    assert replay.duplicate
+    assert replay.outputs == ()
     # the same cancellation under a new message id is a duplicate by order too
     other = apply(first.state, cancel("o2", at=later(2)))
     assert "reward.reinstated" not in kinds(other)
@@ -94,7 +95,8 @@ def test_an_entry_reward_whose_own_order_was_cancelled_is_revoked_not_given_back
     assert "reward.reinstated" not in kinds(decision)
     assert "reward.revoked" in kinds(decision)
     [revoked] = [a for a in decision.activity if a.kind == "reward_revoked"]
-    assert "o1" in revoked.details["reason"] and "o2" in revoked.details["reason"]
+    assert "o1" in revoked.details["reason"]
+    assert "o2" in revoked.details["reason"]
     # Silver's entry rewards can come again with a real new entry
     assert "Silver" not in decision.state.entry_rewards_received
 
