@@ -198,7 +198,6 @@ class OrderRecord(_Frozen):
             return Fraction(1)
         return Fraction(max(paid, Decimal(0))) / Fraction(value)
 
-
     @property
     def refunded_share(self) -> Fraction:
         """The exact share of the order refunded so far, 0 to 1 (1: cancelled or in full)."""

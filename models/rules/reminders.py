@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from models.messages import SendReminders
 from models.outputs import Cause, derive_id
+from models.program import Program
 from models.rules.base import Context, Step, rank_of
 from models.rules.tiers import rules_tier
 from models.state import CustomerState, PointsLot
@@ -41,10 +42,18 @@ def _tier_end(state: CustomerState) -> datetime | None:
     return state.tier_hold_until if state.tier_held else None
 
 
-def _tier_remind_at(state: CustomerState, days: int) -> tuple[datetime, datetime] | None:
-    """The ending a reminder is due for and when (``None``: none due)."""
+def _tier_remind_at(
+    state: CustomerState, program: Program, days: int
+) -> tuple[datetime, datetime] | None:
+    """The ending a reminder is due for and when (``None``: none due).
+
+    None for the base tier or no tier: there is nothing lower to drop to.
+    """
     end = _tier_end(state)
     if end is None or state.tier is None or state.tier_reminded_end == end:
+        return None
+    base = program.base_tier
+    if rank_of(program, state.tier) <= (base.rank if base else -1):
         return None
     moment = end - timedelta(days=days)
     if state.tier_since is None or state.tier_since > moment:
@@ -98,7 +107,7 @@ def _points_expiring(step: Step, ctx: Context, cutoff: datetime, days: int) -> S
 
 def _tier_expiring(step: Step, ctx: Context, cutoff: datetime, days: int) -> Step:
     state, program = step.state, ctx.program
-    due = _tier_remind_at(state, days)
+    due = _tier_remind_at(state, program, days)
     if due is None or due[1] > cutoff:
         return step
     end, moment = due
@@ -152,7 +161,7 @@ def schedule(step: Step, ctx: Context) -> Step:
                 due.append(moment)
                 break  # in spend order: the first one is the soonest
     if reminders.tier_expiring_days is not None and state.active:
-        tier_due = _tier_remind_at(state, reminders.tier_expiring_days)
+        tier_due = _tier_remind_at(state, ctx.program, reminders.tier_expiring_days)
         if tier_due is not None and tier_due[0] > ctx.at:
             due.append(tier_due[1])
     at = min(due, default=None)
