@@ -6,6 +6,7 @@ import typer
 
 from cli import adjust as adjust_cli
 from cli import analytics as analytics_cli
+from cli import bench as bench_cli
 from cli import consumers as consumers_cli
 from cli import customer as customer_cli
 from cli import customer_views, reward_grants
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_cli.app, name="stack")
+app.add_typer(bench_cli.app, name="bench")
 app.add_typer(program_cli.app, name="program")
 app.add_typer(schemas_cli.app, name="schemas")
 app.add_typer(imports_cli.app, name="import")

@@ -200,7 +200,7 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
         return Decision(state=state, duplicate=True)
     if isinstance(outcome, Rejection):
         return _refuse(step, ctx, outcome, keys)
-    return _finish(schedule(outcome, ctx), keys)
+    return _finish(schedule(outcome, ctx, step.state), keys)
 
 
 def settle_due(step: Step, ctx: Context) -> Step:
@@ -214,9 +214,9 @@ def settle_due(step: Step, ctx: Context) -> Step:
     return reminders.schedule(step, ctx)
 
 
-def schedule(step: Step, ctx: Context) -> Step:
+def schedule(step: Step, ctx: Context, before: CustomerState) -> Step:
     """Record the customer's next due times after a rule ran (tier review, reminders)."""
-    return reminders.schedule(tier_time.schedule_review(step, ctx), ctx)
+    return reminders.schedule(tier_time.schedule_review(step, ctx, before), ctx)
 
 
 def _in_future(message: InputMessage, now: datetime, skew: timedelta) -> Rejection | None:

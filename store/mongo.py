@@ -55,6 +55,7 @@ from store.repository import (
     PendingOutbox,
     SaveResult,
     StoredCustomer,
+    merge_requests,
     normalize_email,
 )
 
@@ -109,7 +110,7 @@ class MongoCustomerRepository:
 
     async def load_many(self, requests: Sequence[LoadRequest]) -> dict[str, StoredCustomer]:
         """Load these customers in ``$in`` chunks, hydrated with what the batch needs."""
-        wanted = {r.customer_id: r for r in requests}
+        wanted = merge_requests(requests)
         ids = list(wanted)
         parts = await asyncio.gather(
             *(self._find(list(part)) for part in chunks(ids, self.load_chunk))

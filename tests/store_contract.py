@@ -496,6 +496,22 @@ class CustomerRepositoryContract:
         assert stored.state.known_ids == {"m0", "m9"}
         assert stored.state.has_applied("m0")
 
+    async def test_requests_for_one_customer_are_merged(self, repo: CustomerRepository) -> None:
+        cid = new_id()
+        ring = tuple(f"m{n}" for n in range(APPLIED_IDS_LIMIT))
+        loaded = await create(repo, customer(cid, applied_ids=ring))
+        shifted = (*ring[2:], "n0", "n1")
+        await update(repo, loaded, loaded.state.model_copy(update={"applied_ids": shifted}))
+
+        found = await repo.load_many(
+            [
+                LoadRequest(customer_id=cid, message_ids=frozenset({"m0"})),
+                LoadRequest(customer_id=cid, message_ids=frozenset({"m1"})),
+            ]
+        )
+
+        assert found[cid].known_ids == {"m0", "m1"}
+
     async def test_ids_that_leave_the_ring_within_one_batch_stay_until_committed(
         self, repo: CustomerRepository
     ) -> None:

@@ -53,11 +53,15 @@ def add_pending(
 def confirm_due(step: Step, ctx: Context, cutoff: datetime) -> Step:
     """Confirm every pending entry due by ``cutoff``, each as its own time event."""
     pending = step.state.points_pending_lots
-    due = [entry for entry in pending if entry.confirm_at <= cutoff]
-    if not due:
+    count = 0
+    # Soonest first: only the front can be due, and most messages find nothing there.
+    while count < len(pending) and pending[count].confirm_at <= cutoff:
+        count += 1
+    if not count:
         return step
+    due = pending[:count]
     step = step.update(
-        points_pending_lots=pending[len(due) :],
+        points_pending_lots=pending[count:],
         points_pending=step.state.points_pending - sum(entry.amount for entry in due),
     )
     for entry in due:

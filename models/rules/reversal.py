@@ -9,7 +9,9 @@ trial or temporary tier. ``record_triggers`` writes that onto the order's own re
   customer is put back as if the order had counted only for what remains of it: the tier they
   held before the order (when its hold or temporary expiry still runs and the rules give no
   more), otherwise the tier the rules give with what remains. The hold the order's own upward
-  move started protects nothing against that order's refund. When something later moved the
+  move started protects nothing against that order's refund. A tier an automation granted
+  because of the order ends only when the order is reversed in full (a partial refund leaves
+  the order standing in part). When something later moved the
   tier (another order, an admin, a time event), that move stands and the tier is re-evaluated
   as after any refund.
 - **Entry rewards** (cancellation or refund in full only): each grant the order triggered is
@@ -83,10 +85,12 @@ def _tier_changes(step: Step, start: int, end: int) -> list[TierChangedData]:
 def undo_triggers(step: Step, ctx: Context, record: OrderRecord) -> Step:
     """After a refund or cancellation, put the tier and entry rewards back as the record says."""
     triggers = record.triggers
-    if triggers is None or not _left_as_the_order_set_it(step.state, record, triggers):
-        step = tiers.evaluate(step, ctx)
-    else:
+    # A partial refund leaves an automation's tier alone: the order still stands in part.
+    undo = triggers is not None and (record.fully_reversed or triggers.automation_tier is None)
+    if triggers is not None and undo and _left_as_the_order_set_it(step.state, record, triggers):
         step = _undo_tier(step, ctx, triggers.tier_before)
+    else:
+        step = tiers.evaluate(step, ctx)
     if triggers is not None and record.fully_reversed:
         step = _take_back_entry_rewards(step, ctx, record, triggers)
     return step
@@ -126,7 +130,7 @@ def _undo_tier(step: Step, ctx: Context, before: TierSnapshot) -> Step:
     )
     to = program.find_tier(final) if final is not None else None
     if keep_before:
-        return tiers.move(
+        step = tiers.move(
             step,
             ctx,
             to,
@@ -136,6 +140,9 @@ def _undo_tier(step: Step, ctx: Context, before: TierSnapshot) -> Step:
             hold_until=before.tier_hold_until,
             expires_at=before.tier_expires_at,
         )
+        # A temporary tier put back covers what it covered before the order, not the tier the
+        # order reached.
+        return step.update(tier_underneath=before.tier_underneath)
     return tiers.move(step, ctx, to, direction, source="rules", held=False, hold_until=None)
 
 
@@ -209,11 +216,8 @@ def revoke_entry_grant(
             ),
         )
     )
-    step, _ = step.notify(
-        ctx,
-        "reward_revoked",
-        {"reward_id": grant.reward_id, "grant_id": grant.grant_id, "reason": reason},
-    )
+    # No email of its own: the cancellation is one event for the customer, and its one email
+    # is the tier change's (when the program sends those).
     return step.log(
         ctx,
         "reward_revoked",

@@ -109,12 +109,14 @@ class RefCustomer:
     stamps: int = 0
     cards: int = 0
     spend: Decimal = Decimal(0)
-    tier: str = "Bronze"
+    tier: str | None = "Bronze"
     orders: dict[str, RefOrder] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
 
     def _retier(self) -> None:
-        self.tier = [name for name, threshold, _ in TIERS if self.earned >= threshold][-1]
+        # Reversing points already spent can take points earned below zero: below every tier.
+        reached = [name for name, threshold, _ in TIERS if self.earned >= threshold]
+        self.tier = reached[-1] if reached else None
 
     def _collect(self, stamps: int) -> None:
         self.stamps += stamps
@@ -122,7 +124,7 @@ class RefCustomer:
         self.stamps %= CARD_SIZE
 
     def _multiplier(self) -> Decimal:
-        return next(m for name, _, m in TIERS if name == self.tier)
+        return next((m for name, _, m in TIERS if name == self.tier), Decimal(1))
 
     def order_paid(
         self,
