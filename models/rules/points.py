@@ -41,54 +41,64 @@ def expiry_after(at: datetime, months: int) -> datetime:
 def add_lot(
     step: Step, ctx: Context, amount: int, *, expires_at: datetime | None, earned: bool = True
 ) -> tuple[Step, str]:
-    """Add ``amount`` points to the lot expiring at ``expires_at``; return the step and its id.
+    """Add ``amount`` points expiring at ``expires_at``; return the step and the lot's id.
 
-    Points that expire at the same moment (or never) share one lot: its id, cause and earned
-    time are those of the first points put in it. So the customer holds at most one lot per
-    day of the expiry period, however many orders. When ``earned`` the points also count
-    toward points earned.
+    When ``earned`` they also count toward points earned. See ``insert_lot`` for the lot.
     """
-    lots = step.state.points_lots
-    # Kept in spend order, so spending and expiry read the front and never sort. Points from
-    # an order usually expire last of all (same expiry rule, latest date): the end of the list.
-    probe = (expires_at is None, expires_at or ctx.at)
-    if (
-        lots
-        and (lots[-1].expires_at is None) == (expires_at is None)
-        and (expires_at is None or lots[-1].expires_at == expires_at)
-    ):
-        index = len(lots) - 1
-    else:
-        index = bisect_left(lots, probe, key=lambda lot: _spend_order(lot)[:2])
-        if expires_at is None or index >= len(lots) or lots[index].expires_at != expires_at:
-            index = -1
-    if index >= 0:
-        same = lots[index]
-        merged = same.model_copy(
-            update={"amount": same.amount + amount, "original": same.original + amount}
-        )
-        placed = (*lots[:index], merged, *lots[index + 1 :])
-        lot_id = same.lot_id
-    else:
-        lot_id = derive_id(ctx.id_base, "lot")
-        lot = PointsLot.model_construct(
-            lot_id=lot_id,
-            amount=amount,
-            original=amount,
-            earned_at=ctx.at,
-            expires_at=expires_at,
-            cause=ctx.cause,
-        )
-        key = _spend_order(lot)
-        if not lots or _spend_order(lots[-1]) <= key:
-            placed = (*lots, lot)
-        else:
-            at = bisect_right(lots, key, key=_spend_order)
-            placed = (*lots[:at], lot, *lots[at:])
-    step = step.update(points_lots=placed, points_balance=step.state.points_balance + amount)
+    lot = PointsLot.model_construct(
+        lot_id=derive_id(ctx.id_base, "lot"),
+        amount=amount,
+        original=amount,
+        earned_at=ctx.at,
+        expires_at=expires_at,
+        cause=ctx.cause,
+    )
+    step, lot_id = _place(step, lot)
     if earned:
         step = record_earned(step, ctx, amount, ctx.at)
     return step, lot_id
+
+
+def insert_lot(step: Step, lot: PointsLot) -> Step:
+    """Add a lot to the spendable balance, in spend order.
+
+    Points that expire at the same moment (or never) share one lot: it keeps the id, cause and
+    earned time of the first points put in it. So the customer holds at most one lot per day
+    of the expiry period, however many orders.
+    """
+    step, _ = _place(step, lot)
+    return step
+
+
+def _place(step: Step, lot: PointsLot) -> tuple[Step, str]:
+    """Insert ``lot`` in spend order, or add it to the lot with the same expiry; return its id."""
+    lots = step.state.points_lots
+    expires_at = lot.expires_at
+    # Kept in spend order, so spending and expiry read the front and never sort. Points from
+    # an order usually expire last of all (same expiry rule, latest date): the end of the list.
+    if lots and lots[-1].expires_at == expires_at:
+        index = len(lots) - 1
+    elif expires_at is None:
+        index = -1  # never-expiring lots are last: the last one would have matched
+    else:
+        index = bisect_left(lots, (False, expires_at), key=lambda held: _spend_order(held)[:2])
+        if index >= len(lots) or lots[index].expires_at != expires_at:
+            index = -1
+    balance = step.state.points_balance + lot.amount
+    if index >= 0:
+        same = lots[index]
+        merged = same.model_copy(
+            update={"amount": same.amount + lot.amount, "original": same.original + lot.amount}
+        )
+        placed = (*lots[:index], merged, *lots[index + 1 :])
+        return step.update(points_lots=placed, points_balance=balance), same.lot_id
+    key = _spend_order(lot)
+    if not lots or _spend_order(lots[-1]) <= key:
+        placed = (*lots, lot)
+    else:
+        at = bisect_right(lots, key, key=_spend_order)
+        placed = (*lots[:at], lot, *lots[at:])
+    return step.update(points_lots=placed, points_balance=balance), lot.lot_id
 
 
 def record_earned(step: Step, ctx: Context, amount: int, at: datetime) -> Step:
