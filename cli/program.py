@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from cli.console import make_console
-from models.program import Program, ProgramError, program_contract_view
+from models.program import Program, ProgramError
+from models.program_view import program_contract_view
 from models.values import format_decimal
 from program_file import load_program
 from settings import SettingsError, get_settings

@@ -1,9 +1,13 @@
-"""``loyalty reward check|rebuild``: ask the coupon registry about a code, or recreate it."""
+"""``loyalty reward check|rebuild``: ask the coupon registry about a code, or recreate it.
+
+``redeem`` and ``revoke`` (admin commands) live in ``cli.reward_grants`` and join this group.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -11,11 +15,20 @@ import typer
 
 import bootstrap
 from cli.console import make_console
-from consumers.rewards import COUPONS_COLLECTION, CouponCheck, CouponRegistry, judge
+from consumers.rewards import (
+    COUPONS_COLLECTION,
+    CouponCheck,
+    CouponRegistry,
+    ensure_indexes,
+    judge,
+)
+from models.state import CustomerState
 from settings import Settings, SettingsError, get_settings
+from store.indexes import CUSTOMERS
 
 app = typer.Typer(
-    help="Reward codes: check a code, rebuild the coupon registry.", no_args_is_help=True
+    help="Rewards: redeem, revoke, check a code, rebuild the coupon registry.",
+    no_args_is_help=True,
 )
 console = make_console()
 errors = make_console(stderr=True)
@@ -26,7 +39,7 @@ EXIT_NOT_VALID = 3
 
 @app.callback()
 def _group() -> None:
-    """Reward codes: check a code, rebuild the coupon registry."""
+    """Rewards: redeem, revoke, check a code, rebuild the coupon registry."""
 
 
 def _settings() -> Settings:
@@ -68,3 +81,27 @@ def check(
                 console.print(f"  {label}: {value}", highlight=False)
     if answer.status != "valid":
         raise typer.Exit(EXIT_NOT_VALID)
+
+
+async def _rebuild(settings: Settings) -> int:
+    client = bootstrap.mongo_client(settings)
+    try:
+        database = client[settings.mongo_database]
+        coupons = database[COUPONS_COLLECTION]
+        await ensure_indexes(coupons)
+
+        async def customers() -> AsyncIterator[CustomerState]:
+            async for document in database[CUSTOMERS].find({}, {"state": 1}):
+                yield CustomerState.model_validate(document["state"])
+
+        return await CouponRegistry(coupons).rebuild(customers())
+    finally:
+        await client.close()
+
+
+@app.command("rebuild")
+def rebuild() -> None:
+    """Recreate the coupon registry from the customer documents, which own the grants."""
+    settings = _settings()
+    written = asyncio.run(_rebuild(settings))
+    console.print(f"{written} coupons written from the customer documents", highlight=False)

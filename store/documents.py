@@ -1,9 +1,9 @@
 """Documents as stored, shared by the MongoDB and in-memory repositories.
 
 The state is stored as ``model_dump(mode="json")`` (money as strings, times as RFC 3339) under
-``state``; the fields the store queries on (email key, due time, groups, grant codes) are
-copied to the top level with their own indexes. Nothing from user data becomes a key: ids are
-values, and archive and activity ``_id``s are digests of (customer id, id) pairs.
+``state``; the email key is copied to the top level for its unique index, the due time, groups
+and grant codes to ``lookup`` (and to the lookup collection, ``store.mongo_lookup``). Nothing
+from user data becomes a key: ids are values, and archive and activity ``_id``s are digests.
 """
 
 from __future__ import annotations
@@ -22,10 +22,14 @@ from store.repository import (
     ActivityRecord,
     BatchActivity,
     BatchRefusal,
+    CustomerFilter,
+    CustomerPage,
+    ListCursor,
     OutboxEntry,
     ParkedMessage,
     StoredCustomer,
     TopicPartition,
+    normalize_email,
 )
 
 Document = dict[str, Any]
@@ -42,9 +46,8 @@ def pair_id(*parts: str | int) -> str:
 
 
 def grant_codes(state: CustomerState) -> list[str]:
-    """Return the codes of the customer's grants (grants gain ``code`` with the domain issue)."""
-    codes = (getattr(grant, "code", None) for grant in state.rewards)
-    return sorted({code for code in codes if isinstance(code, str) and code})
+    """Return the codes of the customer's grants."""
+    return sorted({grant.code for grant in state.rewards if grant.code})
 
 
 def to_millis(at: datetime, *, up: bool = False) -> datetime:
@@ -68,9 +71,7 @@ def customer_fields(
         "state": state.model_dump(mode="json"),
         # None is outside the unique index's partial filter: customers without an email.
         "email_key": email_key_of(state),
-        "groups": list(state.groups),
-        "codes": grant_codes(state),
-        "next_due_at": _due(state.next_due_at),
+        "lookup": lookup_of(state),
         "offsets": [
             {"topic": topic, "partition": partition, "offset": offset}
             for (topic, partition), offset in sorted(offsets.items())
@@ -84,9 +85,20 @@ def customer_fields(
     return fields
 
 
-def _due(at: datetime | None) -> datetime | None:
-    # Rounded up: a customer is never found due before its state says it is.
-    return None if at is None else to_millis(at, up=True)
+def lookup_of(state: CustomerState) -> Document:
+    """Return what the lookup collection indexes: due time, groups, codes, listing fields."""
+    due = state.next_due_at
+    return {
+        # Rounded up: a customer is never found due before its state says it is.
+        "next_due_at": None if due is None else to_millis(due, up=True),
+        "groups": list(state.groups),
+        "codes": grant_codes(state),
+        # Listings sort on it (newest first): a BSON date, unlike the RFC 3339 text in state.
+        "joined_at": to_millis(state.joined_at),
+        "tier": state.tier,
+        "status": state.status,
+        "email_key": email_key_of(state),
+    }
 
 
 def email_key_of(state: CustomerState) -> str | None:
@@ -105,6 +117,28 @@ def merged_offsets(
     return offsets
 
 
+class CorruptDocumentError(Exception):
+    """A customer document lacks what the store writes (it was written by something else)."""
+
+
+def check_customer(doc: Document) -> Document:
+    """Return the document if the store can use it; say what is missing otherwise."""
+    missing = [field for field in ("version", "state") if field not in doc]
+    if missing:
+        raise CorruptDocumentError(
+            f"customer {doc.get('_id')!r}: the stored document has no {' or '.join(missing)}; "
+            "customer documents must be written through the store (store.mongo), which keeps "
+            "the version check and the lookups consistent"
+        )
+    return doc
+
+
+def lookup_in(doc: Document) -> Document:
+    """Return the lookup values a customer document carries (computed if it has none)."""
+    held = doc.get("lookup")
+    return held if held is not None else lookup_of(CustomerState.model_validate(doc["state"]))
+
+
 def decode_customer(
     doc: Document, restored: list[OrderRecord], known_ids: frozenset[str]
 ) -> StoredCustomer:
@@ -115,7 +149,9 @@ def decode_customer(
     return StoredCustomer(
         state=state,
         version=int(doc["version"]),
-        offsets={(o["topic"], int(o["partition"])): int(o["offset"]) for o in doc["offsets"]},
+        offsets={
+            (o["topic"], int(o["partition"])): int(o["offset"]) for o in doc.get("offsets", ())
+        },
         known_ids=known_ids,
         outbox=tuple(decode_outbox(e) for e in doc.get("outbox", ())),
         hot_ring=stored.applied_ids,
@@ -242,3 +278,27 @@ def batch_counts(batch_id: str, rows: Sequence[Document]) -> BatchActivity:
         refused=len(refused),
         refusals=tuple(refused[r] for r in sorted(refused)),
     )
+
+
+def list_matches(lookup: Document, where: CustomerFilter) -> bool:
+    """Whether a customer's lookup values pass a listing filter (the in-memory query)."""
+    if where.tier is not None and lookup["tier"] != where.tier:
+        return False
+    if where.status is not None and lookup["status"] != where.status:
+        return False
+    if where.email_contains:
+        fragment = normalize_email(where.email_contains)
+        if fragment not in (lookup["email_key"] or ""):
+            return False
+    return True
+
+
+def customer_page(rows: list[Document], limit: int) -> CustomerPage:
+    """Return a page of at most ``limit`` customer documents and the cursor after it."""
+    page = rows[:limit]
+    last = page[-1] if page and len(rows) > limit else None
+    states = tuple(CustomerState.model_validate(doc["state"]) for doc in page)
+    cursor = None
+    if last is not None:
+        cursor = ListCursor(joined_at=to_millis(states[-1].joined_at), customer_id=last["_id"])
+    return CustomerPage(customers=states, next=cursor)

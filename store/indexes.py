@@ -20,6 +20,7 @@ ID_ARCHIVE = "applied_id_archive"
 ORDER_ARCHIVE = "order_archive"
 ACTIVITY = "activity"
 PARKED = "parked_messages"
+LOOKUP = "customer_lookup"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CUSTOMERS: [
@@ -29,10 +30,16 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"email_key": {"$type": "string"}},
         ),
+        # Sparse on a path inside the array: only customers with unsent outputs are in it.
+        IndexModel([("outbox.id", ASCENDING)], name="outbox_pending", sparse=True),
+    ],
+    # Every index above is paid on every state update; these live in the lookup collection,
+    # written only when they change (store/mongo_lookup.py).
+    LOOKUP: [
         IndexModel([("next_due_at", ASCENDING), ("_id", ASCENDING)], name="next_due"),
         IndexModel([("groups", ASCENDING), ("_id", ASCENDING)], name="groups"),
         IndexModel([("codes", ASCENDING)], name="grant_codes"),
-        IndexModel([("pending", ASCENDING)], name="outbox_pending", sparse=True),
+        IndexModel([("joined_at", DESCENDING), ("_id", DESCENDING)], name="joined_newest_first"),
     ],
     ACTIVITY: [
         IndexModel(

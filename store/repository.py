@@ -10,7 +10,7 @@ compared as values, never turned into query operators or document keys.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -36,6 +36,23 @@ class LoadRequest:
     customer_id: str
     message_ids: frozenset[str] = frozenset()
     order_ids: frozenset[str] = frozenset()
+
+
+def merge_requests(requests: Iterable[LoadRequest]) -> dict[str, LoadRequest]:
+    """Return one request per customer, with the ids of all its requests."""
+    merged: dict[str, LoadRequest] = {}
+    for request in requests:
+        held = merged.get(request.customer_id)
+        merged[request.customer_id] = (
+            request
+            if held is None
+            else LoadRequest(
+                customer_id=request.customer_id,
+                message_ids=held.message_ids | request.message_ids,
+                order_ids=held.order_ids | request.order_ids,
+            )
+        )
+    return merged
 
 
 @dataclass(frozen=True)
@@ -200,6 +217,32 @@ class BatchActivity:
     refusals: tuple[BatchRefusal, ...]
 
 
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Which customers a listing shows; a field left ``None`` matches every customer."""
+
+    tier: str | None = None
+    status: str | None = None
+    email_contains: str | None = None
+    """A part of the email, compared ignoring letter case."""
+
+
+@dataclass(frozen=True)
+class ListCursor:
+    """Where a page of a customer listing (newest first) ended."""
+
+    joined_at: datetime
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """Customers newest first; ``next`` continues after the last one (None: no more)."""
+
+    customers: tuple[CustomerState, ...]
+    next: ListCursor | None
+
+
 class CustomerRepository(Protocol):
     """The customer store: one document per customer, version-checked batch writes."""
 
@@ -283,6 +326,12 @@ class CustomerRepository(Protocol):
 
     def customer_ids(self) -> AsyncIterator[str]:
         """Stream every customer id, in id order (exports and listings)."""
+        ...
+
+    async def list_customers(
+        self, where: CustomerFilter, *, after: ListCursor | None = None, limit: int = 50
+    ) -> CustomerPage:
+        """Return one page of customers, most recently joined first (then by id, descending)."""
         ...
 
     async def close(self) -> None:

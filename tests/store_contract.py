@@ -13,9 +13,17 @@ from decimal import Decimal
 from typing import Any
 
 from models.outputs import Cause
-from models.state import APPLIED_IDS_LIMIT, ActivityEntry, CustomerState, OrderRecord, PointsLot
+from models.state import (
+    APPLIED_IDS_LIMIT,
+    ActivityEntry,
+    CustomerState,
+    OrderRecord,
+    PointsLot,
+    RewardGrant,
+)
 from store.repository import (
     ActivityRecord,
+    CustomerFilter,
     CustomerRepository,
     CustomerWrite,
     DueCustomer,
@@ -413,6 +421,40 @@ class CustomerRepositoryContract:
         assert [d.customer_id for d in second] == ids[3:4]
         assert first[0] == DueCustomer(due_at=base, customer_id=ids[0])
 
+    async def test_due_time_groups_and_codes_follow_the_latest_save(
+        self, repo: CustomerRepository
+    ) -> None:
+        cid, old_group, new_group = new_id(), new_id("group"), new_id("group")
+        due = datetime(1985, 1, 1, tzinfo=UTC)
+        loaded = await create(
+            repo, customer(cid, groups=(old_group,), points_lots=(_lot(expires_at=due),))
+        )
+        assert DueCustomer(due_at=due, customer_id=cid) in await repo.due_customers(due)
+
+        moved = loaded.state.model_copy(update={"groups": (new_group,), "points_lots": ()})
+        await update(repo, loaded, moved)
+
+        assert cid not in {d.customer_id for d in await repo.due_customers(due)}
+        assert [m async for m in repo.group_members(old_group)] == []
+        assert [m async for m in repo.group_members(new_group)] == [cid]
+
+    async def test_a_grant_code_finds_its_customer(self, repo: CustomerRepository) -> None:
+        cid, code = new_id(), new_id("CODE").upper()
+        grant = RewardGrant(
+            grant_id="g-1",
+            reward_id="free-coffee",
+            code=code,
+            status="issued",
+            origin="card",
+            granted_at=T0,
+            cause=CAUSE,
+        )
+
+        await create(repo, customer(cid, rewards=(grant,)))
+
+        assert await repo.customer_id_by_code(code) == cid
+        assert await repo.customer_id_by_code(code.lower() + "-nope") is None
+
     async def test_group_members_stream_from_a_cursor(self, repo: CustomerRepository) -> None:
         group = new_id("group")
         members = sorted(new_id() for _ in range(7))
@@ -435,6 +477,48 @@ class CustomerRepositoryContract:
         assert ids <= set(streamed)
         assert streamed == sorted(streamed)
 
+    async def test_listing_is_newest_first_filtered_and_paged(
+        self, repo: CustomerRepository
+    ) -> None:
+        tag = new_id("list")
+        people = [
+            ("a", "Gold", "active", 1),
+            ("b", "Silver", "active", 2),
+            ("c", "Gold", "removed", 3),
+            ("d", None, "active", 3),  # joined with c: the id breaks the tie
+            ("e", "Gold", "active", 5),
+        ]
+        states = [
+            customer(
+                f"{tag}-{name}", f"{name}.{tag}@Example.com", tier=tier, status=status
+            ).model_copy(update={"joined_at": T0 + timedelta(days=day)})
+            for name, tier, status, day in people
+        ]
+        await repo.save_batch([CustomerWrite(state=s, loaded=None) for s in states])
+        mine = CustomerFilter(email_contains=f".{tag.upper()}@example")
+
+        async def names(where: CustomerFilter, limit: int = 50) -> list[str]:
+            found: list[str] = []
+            after = None
+            while True:
+                page = await repo.list_customers(where, after=after, limit=limit)
+                found += [c.customer_id.removeprefix(f"{tag}-") for c in page.customers]
+                if page.next is None:
+                    return found
+                after = page.next
+
+        assert await names(mine) == ["e", "d", "c", "b", "a"]
+        assert await names(mine, limit=2) == ["e", "d", "c", "b", "a"]
+        gold = CustomerFilter(tier="Gold", email_contains=tag)
+        assert await names(gold) == ["e", "c", "a"]
+        active_gold = CustomerFilter(tier="Gold", status="active", email_contains=tag)
+        assert await names(active_gold) == ["e", "a"]
+        assert await names(CustomerFilter(email_contains=f"b.{tag}")) == ["b"]
+        assert await names(CustomerFilter(email_contains=f"{tag}.*")) == []  # text, no pattern
+        first = await repo.list_customers(mine, limit=3)
+        assert len(first.customers) == 3
+        assert first.next is not None
+
     # --- the hot document -------------------------------------------------------------------
 
     async def test_ids_leaving_the_ring_are_archived_and_known_on_load(
@@ -452,6 +536,22 @@ class CustomerRepositoryContract:
         assert stored.known_ids == {"m0", "m9"}
         assert stored.state.known_ids == {"m0", "m9"}
         assert stored.state.has_applied("m0")
+
+    async def test_requests_for_one_customer_are_merged(self, repo: CustomerRepository) -> None:
+        cid = new_id()
+        ring = tuple(f"m{n}" for n in range(APPLIED_IDS_LIMIT))
+        loaded = await create(repo, customer(cid, applied_ids=ring))
+        shifted = (*ring[2:], "n0", "n1")
+        await update(repo, loaded, loaded.state.model_copy(update={"applied_ids": shifted}))
+
+        found = await repo.load_many(
+            [
+                LoadRequest(customer_id=cid, message_ids=frozenset({"m0"})),
+                LoadRequest(customer_id=cid, message_ids=frozenset({"m1"})),
+            ]
+        )
+
+        assert found[cid].known_ids == {"m0", "m1"}
 
     async def test_ids_that_leave_the_ring_within_one_batch_stay_until_committed(
         self, repo: CustomerRepository

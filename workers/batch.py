@@ -246,6 +246,14 @@ class Pipeline:
         """Publish one copy of a group command per member, keyed by the member."""
         group_id = command.data.group_id
         assert group_id is not None
+        # A group the program does not declare would reach nobody: refuse it (dead letter).
+        refusal = self.decider(self.clock())(None, command).rejection
+        if refusal is not None and refusal.code == "unknown_group":
+            letter = dead_letter(record, refusal.code, refusal.reason)
+            await self._publish([_letter(self.topics, letter)], "refuse group command")
+            self.metrics.dead_letters.labels(code=refusal.code).inc()
+            self._count(Outcome(record, "dead_letter", refusal.code, refusal.reason))
+            return
         data = command.data.model_copy(update={"group_id": None})
         chunk: list[Outgoing] = []
         members = 0

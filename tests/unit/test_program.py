@@ -15,12 +15,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from models.messages import OrderItem, OrderPaidData
-from models.program import (
-    ProgramError,
-    UnknownNameError,
-    parse_program,
-    program_contract_view,
-)
+from models.program import ProgramError, UnknownNameError, parse_program
+from models.program_view import program_contract_view
 from program_file import load_program
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "program.example.yaml"

@@ -150,3 +150,11 @@ def test_a_renew_that_changes_nothing_restarts_the_hold_and_never_weakens_it() -
     again = apply(manual, manage("renew", "rules", at=later(2)))
     assert again.outputs == ()
     assert (again.state.tier_held, again.state.tier_hold_until) == (True, None)
+
+
+def test_the_group_command_itself_is_refused_before_any_fan_out() -> None:
+    command = manage("upgrade", "specific", "Gold", group_id="vip")
+    decision = apply(None, command)
+    assert (decision.state, decision.rejection.code) == (None, "unknown_group")
+    declared = apply(None, manage("upgrade", "specific", "Gold", group_id="staff"))
+    assert declared.rejection.code == "unknown_customer"  # fanned out to members instead
