@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from cli.bench_import import bench_import
 from cli.bench_notify import notify
 
 app = typer.Typer(help="Measure the engine: rules, pipeline, imports.", no_args_is_help=True)
@@ -19,3 +20,4 @@ def _group() -> None:
 
 
 app.command("notify")(notify)
+app.command("import")(bench_import)
