@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from array import array
-from hashlib import blake2b
 
 _EMPTY = 0
+_MASK64 = (1 << 64) - 1
+assert sys.hash_info.width == 64, "the duplicate check needs 64-bit string hashes"
 
 
 class SeenEmails:
@@ -38,7 +40,7 @@ class SeenEmails:
 
     def add(self, key: str, row: int) -> int | None:
         """Record ``key`` as first seen on ``row``; return the earlier row if it was seen."""
-        digest = self._digest(key)
+        digest = (hash(key) & _MASK64) or 1
         keys, mask = self._keys, self._mask
         slot = digest & mask
         while True:
