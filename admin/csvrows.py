@@ -219,6 +219,8 @@ class RowChecker:
         self._optional = [
             (name, header.index[name]) for name in spec.optional if name in header.index
         ]
+        # Most tier rows name a tier exactly and nothing else: checked inline, no payload call.
+        self._fast_tiers = self._tier_at >= 0 and not self._optional
 
     def check(self, row: int, cells: list[str]) -> ParsedRow | None:  # noqa: PLR0911 - hot path
         """Return the row as a ValidRow, a RejectedRow saying what to fix, or None if blank."""
@@ -226,11 +228,12 @@ class RowChecker:
         joined = "".join(cells)
         if not joined or joined.isspace():
             return None
-        problem = self._shape_problem(cells, joined)
-        if problem is not None:
+        if len(cells) != self.width or "\x00" in joined or not joined.isascii():
+            problem = self._shape_problem(cells, joined)
             if isinstance(problem, str):
                 return RejectedRow(row, problem, cells)
-            cells = problem
+            if problem is not None:
+                cells = problem
         email = cells[self._email_at].strip()
         if not email or len(email) > EMAIL_LIMIT or _EMAIL.fullmatch(email) is None:
             return RejectedRow(row, _email_problem(email), cells)
@@ -240,7 +243,7 @@ class RowChecker:
             return RejectedRow(
                 row, f"duplicate email: row {first} already imports this customer", cells
             )
-        if self._tier_at >= 0 and not self._optional:
+        if self._fast_tiers:
             written = cells[self._tier_at]
             data = self._tier_data.get(written.casefold())
             if data is not None and written == data["tier"]:
