@@ -13,5 +13,7 @@ COPY cli ./cli
 COPY demo ./demo
 COPY settings.py bootstrap.py program.example.yaml ./
 RUN pip install --no-cache-dir .
+# Writable by the service user: the analytics example's tier-change log lives here.
+RUN mkdir /data && chown nobody /data
 USER nobody
 ENTRYPOINT ["loyalty"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from cli.bench_decide import decide_bench
 from cli.bench_import import bench_import
 from cli.bench_notify import notify
 
@@ -19,5 +20,6 @@ def _group() -> None:
     """Measure the engine: rules, pipeline, imports."""
 
 
+app.command("decide")(decide_bench)
 app.command("notify")(notify)
 app.command("import")(bench_import)

@@ -130,7 +130,11 @@ class Notifier:
         self.list_unsubscribe = list_unsubscribe
 
     async def ready(self) -> bool:
-        """Return whether the SMTP server answers."""
+        """Return whether the SMTP server and MongoDB (the ledger) answer."""
+        try:
+            await self.ledger.sent.database.command("ping")
+        except PyMongoError:
+            return False
         return await self.mailer.check()
 
     async def process(self, items: Sequence[Item]) -> list[Outcome]:

@@ -29,6 +29,7 @@ from store.repository import (
     PendingOutbox,
     SaveResult,
     StoredCustomer,
+    merge_requests,
     normalize_email,
 )
 
@@ -50,7 +51,7 @@ class MemoryCustomerRepository:
     async def load_many(self, requests: Sequence[LoadRequest]) -> dict[str, StoredCustomer]:
         """Load these customers, hydrated with the archived ids and orders the batch needs."""
         found: dict[str, StoredCustomer] = {}
-        for request in requests:
+        for request in merge_requests(requests).values():
             doc = self.customers.get(request.customer_id)
             if doc is None:
                 continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from datetime import datetime
+from operator import attrgetter
 
 from models.messages import AdjustPoints, ExpirePoints
 from models.outputs import Cause, derive_id
@@ -42,13 +43,24 @@ def add_lot(
         expires_at=expires_at,
         cause=ctx.cause,
     )
-    lots = list(step.state.points_lots)
-    # Kept in spend order, so spending and expiry read the front and never sort.
-    lots.insert(bisect_right(lots, _spend_order(lot), key=_spend_order), lot)
-    step = step.update(points_lots=tuple(lots), points_balance=step.state.points_balance + amount)
+    step = insert_lot(step, lot)
     if earned:
         step = record_earned(step, ctx, amount, ctx.at)
     return step, lot_id
+
+
+def insert_lot(step: Step, lot: PointsLot) -> Step:
+    """Add a lot to the spendable balance, in spend order."""
+    # Kept in spend order, so spending and expiry read the front and never sort. An order's
+    # lot usually expires last of all (same expiry rule, latest date): it goes at the end.
+    lots = step.state.points_lots
+    key = _spend_order(lot)
+    if not lots or _spend_order(lots[-1]) <= key:
+        placed = (*lots, lot)
+    else:
+        index = bisect_right(lots, key, key=_spend_order)
+        placed = (*lots[:index], lot, *lots[index:])
+    return step.update(points_lots=placed, points_balance=step.state.points_balance + lot.amount)
 
 
 def record_earned(step: Step, ctx: Context, amount: int, at: datetime) -> Step:
@@ -64,9 +76,9 @@ def take_points(step: Step, amount: int, *, first_lot: str | None = None) -> tup
     """
     lots = list(step.state.points_lots)
     if first_lot is not None and amount > 0:
-        own = next((n for n, lot in enumerate(lots) if lot.lot_id == first_lot), None)
-        if own is not None:
-            lots.insert(0, lots.pop(own))
+        ids = list(map(attrgetter("lot_id"), lots))
+        if first_lot in ids:
+            lots.insert(0, lots.pop(ids.index(first_lot)))
     remaining = amount
     taken_from = 0
     kept: list[PointsLot] = []
