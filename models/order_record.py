@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from models.state import CustomerState
 
 TierSource = Literal["rules", "manual", "import", "temporary"]
+PointsScope = Literal["order", "items"]
 
 
 class _Frozen(BaseModel):
@@ -34,6 +35,9 @@ class OrderLine(_Frozen):
     unit_price: Decimal
     stamps_per_unit: int = Field(default=0, ge=0)
     refunded_quantity: int = Field(default=0, ge=0)
+    earns_points: bool = True
+    """Whether the line counted in the points base (earning filters); a refund of a line that
+    earned nothing reverses no points."""
 
 
 class TierSnapshot(_Frozen):
@@ -98,6 +102,9 @@ class OrderRecord(_Frozen):
     total: Decimal
     currency: str
     lines: tuple[OrderLine, ...] = ()
+    points_scope: PointsScope = "order"
+    """What earned the points: the whole ``order`` (less shipping and tax), or only the
+    ``items`` that pass the program's earning filters."""
     points_earned: int = Field(ge=0)
     stamps_earned: int = Field(ge=0)
     points_lot_id: str | None = None
@@ -111,11 +118,18 @@ class OrderRecord(_Frozen):
     refund_ids: tuple[str, ...] = ()
     cancelled: bool = False
     triggers: OrderTriggers | None = None
+    used_grants: tuple[str, ...] = ()
+    """Grants whose codes came with this order (``used`` on it): given back if it falls."""
 
     @property
     def items_value(self) -> Decimal:
         """The lines at their paid unit prices (before any order-level discount)."""
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
+
+    @property
+    def goods(self) -> Decimal:
+        """What the items were paid in all: the total less the shipping and tax it stated."""
+        return self.total - self.shipping - self.tax
 
     @property
     def items_paid_factor(self) -> Fraction:
@@ -127,7 +141,7 @@ class OrderRecord(_Frozen):
         Otherwise they were paid their price and the rest of the total belongs to no item.
         """
         value = self.items_value
-        paid = self.total - self.shipping - self.tax
+        paid = self.goods
         if value <= 0 or paid >= value:
             return Fraction(1)
         return Fraction(max(paid, Decimal(0))) / Fraction(value)
@@ -147,6 +161,30 @@ class OrderRecord(_Frozen):
         )
         by_items_paid = Fraction(by_items) * self.items_paid_factor
         share = (Fraction(self.refunded_by_amount) + by_items_paid) / Fraction(self.total)
+        return min(share, Fraction(1))
+
+    @property
+    def points_share(self) -> Fraction:
+        """The exact share of the order's points reversed so far, 0 to 1.
+
+        Refunds by amount count against the total; refunded items against what earned the
+        points: their paid share of the goods (scope ``order``), or of the qualifying items
+        (scope ``items``; an item that earned nothing reverses nothing).
+        """
+        if self.cancelled or self.refunded_in_full:
+            return Fraction(1)
+        if not self.refund_ids or self.total <= 0:
+            return self.refunded_share
+        share = Fraction(self.refunded_by_amount) / Fraction(self.total)
+        if self.points_scope == "items":
+            earning = [line for line in self.lines if line.earns_points]
+            listed = sum((ln.unit_price * ln.quantity for ln in earning), Decimal(0))
+            named = sum((ln.unit_price * ln.refunded_quantity for ln in earning), Decimal(0))
+            if listed > 0:
+                share += Fraction(named) / Fraction(listed)
+        elif self.goods > 0:
+            named = sum((ln.unit_price * ln.refunded_quantity for ln in self.lines), Decimal(0))
+            share += Fraction(named) * self.items_paid_factor / Fraction(self.goods)
         return min(share, Fraction(1))
 
     @property

@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
-from decimal import (
-    ROUND_CEILING,
-    ROUND_FLOOR,
-    ROUND_HALF_EVEN,
-    ROUND_HALF_UP,
-    Decimal,
-    localcontext,
-)
+from decimal import Decimal
+from fractions import Fraction
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -55,12 +50,18 @@ from models.values import (
 Metric = Literal["points_earned", "amount_spent", "orders"]
 EntryRewardsPolicy = Literal["once", "every_entry"]
 Rounding = Literal["floor", "half_up", "half_even", "ceil"]
-_ROUNDING = {
-    "floor": ROUND_FLOOR,
-    "half_up": ROUND_HALF_UP,
-    "half_even": ROUND_HALF_EVEN,
-    "ceil": ROUND_CEILING,
-}
+MultiplierTier = Literal["held", "reached"]
+
+
+def _round(value: Fraction, rounding: Rounding) -> int:
+    """Round an exact non-negative amount of points to a whole number as the program says."""
+    if rounding == "floor":
+        return math.floor(value)
+    if rounding == "ceil":
+        return math.ceil(value)
+    if rounding == "half_up":
+        return math.floor(value + Fraction(1, 2))
+    return round(value)  # half_even: Fraction rounds ties to even
 
 
 class ProgramError(ValueError):
@@ -106,21 +107,56 @@ Quantity = Annotated[Decimal, BeforeValidator(_non_negative_decimal)]
 """A non-negative decimal below 10^12 in the program file; YAML numbers are read exactly."""
 Months = Annotated[PositiveInt, Field(le=1200)]
 """A number of months in the program file, 1 to 1200 (dates a century ahead never overflow)."""
-_POINTS_PRECISION = 80
-"""Digits for the points product: total, rate and multiplier (each < 10^12, 4+ decimals) fit."""
 
 
 class EarnRules(ConfigModel):
+    """How orders earn points: the rate, rounding, expiry, filters, pending time, multiplier.
+
+    Without item filters the whole order earns, less its stated shipping and tax; with
+    qualifying or excluded skus or categories only the qualifying items earn, on what they
+    were paid after the order's discount (``models/rules/earning.py``).
+    """
+
     points_per_currency_unit: Quantity
     rounding: Rounding = "floor"
     points_expire_after_months: Months | None = None
+    qualifying_skus: tuple[Name, ...] = ()
+    qualifying_categories: tuple[Name, ...] = ()
+    excluded_skus: tuple[Name, ...] = ()
+    excluded_categories: tuple[Name, ...] = ()
+    min_order_value: Quantity = Decimal(0)
+    """Orders worth less (without shipping and tax) earn no points."""
+    points_pending_days: Annotated[int, Field(strict=True, ge=1, le=3660)] | None = None
+    """Points from an order stay pending (not spendable) this many days after payment."""
+    multiplier_tier: MultiplierTier = "held"
+    """Whose ``points_multiplier`` an order earns at: the tier ``held`` before the order, or
+    the tier the order ``reached`` (when it moves the customer up)."""
 
-    def points_for(self, amount: Decimal, multiplier: Decimal = Decimal(1)) -> int:
-        """Return the points an order of ``amount`` earns, rounded once per order."""
-        # Exact whatever the sizes: quantize raises InvalidOperation past the context precision.
-        with localcontext(prec=_POINTS_PRECISION):
-            raw = amount * self.points_per_currency_unit * multiplier
-            return int(raw.quantize(Decimal(1), rounding=_ROUNDING[self.rounding]))
+    @property
+    def filters_items(self) -> bool:
+        """Whether only some items earn points (any qualifying or excluded list is set)."""
+        return bool(
+            self.qualifying_skus
+            or self.qualifying_categories
+            or self.excluded_skus
+            or self.excluded_categories
+        )
+
+    def item_earns(self, sku: str, categories: tuple[str, ...]) -> bool:
+        """Whether an item earns points: not excluded, and qualifying if any list is set."""
+        if sku in self.excluded_skus or any(c in self.excluded_categories for c in categories):
+            return False
+        if not self.qualifying_skus and not self.qualifying_categories:
+            return True
+        return sku in self.qualifying_skus or any(
+            c in self.qualifying_categories for c in categories
+        )
+
+    def points_for(self, amount: Decimal | Fraction, multiplier: Decimal = Decimal(1)) -> int:
+        """Return the points an earning base of ``amount`` earns, rounded once per order."""
+        # Exact whatever the sizes: a Fraction never rounds before the one rounding below.
+        raw = Fraction(amount) * Fraction(self.points_per_currency_unit) * Fraction(multiplier)
+        return _round(raw, self.rounding)
 
 
 class StampRules(ConfigModel):
@@ -206,6 +242,11 @@ class EmailToggles(ConfigModel):
     stamp_card_completed: bool = True
     reward_revoked: bool = False
     points_expired: bool = False
+    points_expiring: bool = True
+    """A reminder before a lot of points expires (``reminders.points_expiring_days``)."""
+    tier_expiring: bool = True
+    """A reminder before a temporary tier or a membership hold ends and the customer would
+    drop (``reminders.tier_expiring_days``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -223,6 +264,19 @@ class EmailToggles(ConfigModel):
     def enabled(self, kind: NotificationKind) -> bool:
         """Return whether emails of this kind are on."""
         return bool(getattr(self, kind))
+
+
+ReminderDays = Annotated[int, Field(strict=True, ge=1, le=3660)]
+
+
+class Reminders(ConfigModel):
+    """How many days ahead reminders go; none: no reminder of that kind."""
+
+    points_expiring_days: ReminderDays | None = None
+    """Days before a lot of points expires: one ``points_expiring`` email per lot still held."""
+    tier_expiring_days: ReminderDays | None = None
+    """Days before a temporary tier or a membership hold ends, when the customer would then
+    hold a lower tier: one ``tier_expiring`` email per ending."""
 
 
 class Reward(ConfigModel):
@@ -264,6 +318,7 @@ class Program(ConfigModel):
     qualification_period: QualificationPeriod = QualificationPeriodModel(kind="lifetime")
     membership_period: MembershipPeriod | None = None
     emails: EmailToggles = EmailToggles()
+    reminders: Reminders = Reminders()
     reward_codes: CodeFormat = CodeFormat()
     """The format of every reward code, unless a reward sets its own ``code``."""
     rewards: tuple[Reward, ...] = ()

@@ -34,6 +34,7 @@ from models.order_record import (
     OrderLine,
     OrderRecord,
     OrderTriggers,
+    PointsScope,
     TierSnapshot,
     TierSource,
 )
@@ -49,10 +50,13 @@ __all__ = [
     "EntryGrantRef",
     "GrantOrigin",
     "GrantStatus",
+    "GrantWithdrawal",
     "OrderLine",
     "OrderRecord",
     "OrderTriggers",
+    "PendingPoints",
     "PointsLot",
+    "PointsScope",
     "RewardGrant",
     "TierSnapshot",
     "TierSource",
@@ -81,6 +85,31 @@ class PointsLot(_Frozen):
     earned_at: datetime
     expires_at: datetime | None = None
     cause: Cause
+    reminded: bool = False
+    """A ``points_expiring`` reminder was requested for this lot (one per lot)."""
+
+
+class PendingPoints(_Frozen):
+    """Points an order earned that are not spendable yet (``earn.points_pending_days``).
+
+    At ``confirm_at`` they become a points lot with the same ``lot_id`` (expiring at
+    ``expires_at``, counted from the confirmation); a refund inside the window takes them first.
+    """
+
+    lot_id: str
+    order_id: str
+    amount: int = Field(ge=0)
+    earned_at: datetime
+    confirm_at: datetime
+    expires_at: datetime | None = None
+    cause: Cause
+
+
+class GrantWithdrawal(_Frozen):
+    """Why a used entry reward no longer stands: the order that reached its tier fell."""
+
+    order_id: str
+    tier: str
 
 
 class RewardGrant(_Frozen):
@@ -106,6 +135,9 @@ class RewardGrant(_Frozen):
     """What the coupon is worth, copied from the catalog when granted."""
     valid_until: datetime | None = None
     """When the coupon stops being valid (granted at + the reward's ``valid_days``)."""
+    withdrawn: GrantWithdrawal | None = None
+    """Set on an entry reward whose own order fell while the reward was used: when the order
+    it was used on falls too, the reward is revoked rather than given back."""
 
 
 class ActivityEntry(_Frozen):
@@ -148,6 +180,10 @@ class CustomerState(_Frozen):
     """Spendable points: the sum of the lots, kept beside them so reading it costs nothing."""
     points_earned: int = 0
     """Points earned over the customer's lifetime, net of reversals (the qualification metric)."""
+    points_pending_lots: tuple[PendingPoints, ...] = ()
+    """Points from orders not confirmed yet, soonest confirmation first."""
+    points_pending: int = Field(default=0, ge=0)
+    """Their sum: earned (and counted toward tiers) but not spendable yet."""
 
     stamps_balance: int = Field(default=0, ge=0)
     """The one pool of stamps; with a stamp card it is also the progress on the current card."""
@@ -180,6 +216,10 @@ class CustomerState(_Frozen):
     """End of the hold: the membership period or the temporary tier's expiry; None: no end."""
     tier_review_at: datetime | None = None
     """Next moment earlier activity leaves the qualification period and the tier may drop."""
+    tier_reminded_end: datetime | None = None
+    """The tier ending (expiry or hold end) a ``tier_expiring`` reminder was handled for."""
+    reminder_at: datetime | None = None
+    """Next moment a reminder is due (``points_expiring``, ``tier_expiring``)."""
 
     rewards: tuple[RewardGrant, ...] = ()
     entry_rewards_received: tuple[str, ...] = ()
@@ -215,7 +255,8 @@ class CustomerState(_Frozen):
         """When this customer next needs a time event.
 
         The soonest of: a points lot expiring, a temporary tier ending, a membership hold
-        ending, and the next moment activity leaves the qualification period (tier review).
+        ending, the next moment activity leaves the qualification period (tier review),
+        pending points being confirmed, and a reminder falling due.
         """
         if not self.active:
             return None
@@ -228,6 +269,10 @@ class CustomerState(_Frozen):
             due.append(self.tier_hold_until)
         if self.tier_review_at is not None:
             due.append(self.tier_review_at)
+        if self.points_pending_lots:
+            due.append(self.points_pending_lots[0].confirm_at)
+        if self.reminder_at is not None:
+            due.append(self.reminder_at)
         return min(due, default=None)
 
     def order(self, order_id: str) -> OrderRecord | None:
@@ -283,6 +328,7 @@ class CustomerState(_Frozen):
             "email": self.email,
             "status": self.status,
             "points_balance": self.points_balance,
+            "points_pending": self.points_pending,
             "points_earned": self.points_earned,
             "stamps_balance": self.stamps_balance,
             "tier": self.tier,

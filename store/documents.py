@@ -117,6 +117,28 @@ def merged_offsets(
     return offsets
 
 
+class CorruptDocumentError(Exception):
+    """A customer document lacks what the store writes (it was written by something else)."""
+
+
+def check_customer(doc: Document) -> Document:
+    """Return the document if the store can use it; say what is missing otherwise."""
+    missing = [field for field in ("version", "state") if field not in doc]
+    if missing:
+        raise CorruptDocumentError(
+            f"customer {doc.get('_id')!r}: the stored document has no {' or '.join(missing)}; "
+            "customer documents must be written through the store (store.mongo), which keeps "
+            "the version check and the lookups consistent"
+        )
+    return doc
+
+
+def lookup_in(doc: Document) -> Document:
+    """Return the lookup values a customer document carries (computed if it has none)."""
+    held = doc.get("lookup")
+    return held if held is not None else lookup_of(CustomerState.model_validate(doc["state"]))
+
+
 def decode_customer(
     doc: Document, restored: list[OrderRecord], known_ids: frozenset[str]
 ) -> StoredCustomer:
@@ -127,7 +149,9 @@ def decode_customer(
     return StoredCustomer(
         state=state,
         version=int(doc["version"]),
-        offsets={(o["topic"], int(o["partition"])): int(o["offset"]) for o in doc["offsets"]},
+        offsets={
+            (o["topic"], int(o["partition"])): int(o["offset"]) for o in doc.get("offsets", ())
+        },
         known_ids=known_ids,
         outbox=tuple(decode_outbox(e) for e in doc.get("outbox", ())),
         hot_ring=stored.applied_ids,

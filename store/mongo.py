@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from models.state import OrderRecord
 from settings import Settings
 from store import documents as docs
 from store.hot import HotPlan, plan_write
@@ -31,13 +30,13 @@ from store.indexes import (
     ensure_indexes,
 )
 from store.memory import DEFAULT_HOT_ORDERS
+from store.mongo_archive import Archives
 from store.mongo_log import (
     DUPLICATE_KEY,
     ID_CHUNK,
     ActivityLog,
     ParkingLot,
     chunks,
-    insert_ignoring_duplicates,
 )
 from store.mongo_lookup import CustomerLookup, Synced
 from store.repository import (
@@ -99,8 +98,7 @@ class MongoCustomerRepository:
         self.load_chunk = load_chunk
         self._client = client
         self.customers = db[CUSTOMERS]
-        self.id_archive = db[ID_ARCHIVE]
-        self.order_archive = db[ORDER_ARCHIVE]
+        self.archives = Archives(db[ID_ARCHIVE], db[ORDER_ARCHIVE])
         self.log = ActivityLog(db[ACTIVITY])
         self.parking = ParkingLot(db[PARKED])
         self.lookup = CustomerLookup(db[LOOKUP])
@@ -117,8 +115,8 @@ class MongoCustomerRepository:
         )
         found = {doc["_id"]: doc for part in parts for doc in part}
         known, restored, _ = await asyncio.gather(
-            self._known_ids(found, wanted),
-            self._restored_orders(found, wanted),
+            self.archives.known_ids(found, wanted),
+            self.archives.restored_orders(found, wanted),
             self._complete(list(found.values())),
         )
         return {
@@ -132,55 +130,22 @@ class MongoCustomerRepository:
         if not unknown:
             return
         await asyncio.gather(
-            self.log.insert_missing([a for d in unknown for a in d["activity_pending"]]),
+            self.log.insert_missing([a for d in unknown for a in d.get("activity_pending", ())]),
             self.lookup.repair(unknown),
         )
         for doc in unknown:
             self.synced.add(doc["_id"], int(doc["version"]))
 
     async def _find(self, ids: list[str]) -> list[docs.Document]:
-        return await self.customers.find({"_id": {"$in": ids}}).to_list()
-
-    async def _known_ids(
-        self, found: Mapping[str, docs.Document], wanted: Mapping[str, LoadRequest]
-    ) -> dict[str, frozenset[str]]:
-        """Return, per customer, the requested message ids found in the id archive."""
-        pairs: dict[str, tuple[str, str]] = {}
-        for cid, doc in found.items():
-            if not doc.get("archived_ids"):
-                continue
-            ring = set(doc["state"].get("applied_ids", ()))
-            for message_id in wanted[cid].message_ids - ring:
-                pairs[docs.pair_id(cid, message_id)] = (cid, message_id)
-        known: dict[str, set[str]] = {}
-        for part in chunks(list(pairs), ID_CHUNK):
-            async for row in self.id_archive.find({"_id": {"$in": list(part)}}, {"_id": 1}):
-                cid, message_id = pairs[row["_id"]]
-                known.setdefault(cid, set()).add(message_id)
-        return {cid: frozenset(ids) for cid, ids in known.items()}
-
-    async def _restored_orders(
-        self, found: Mapping[str, docs.Document], wanted: Mapping[str, LoadRequest]
-    ) -> dict[str, list[OrderRecord]]:
-        """Return, per customer, the archived records of the orders the batch references."""
-        ids: list[str] = []
-        for cid, doc in found.items():
-            if not doc.get("archived_orders"):
-                continue
-            hot = {o["order_id"] for o in doc["state"].get("orders", ())}
-            ids.extend(docs.pair_id(cid, o) for o in sorted(wanted[cid].order_ids - hot))
-        restored: dict[str, list[OrderRecord]] = {}
-        for part in chunks(ids, ID_CHUNK):
-            async for row in self.order_archive.find({"_id": {"$in": list(part)}}):
-                record = OrderRecord.model_validate(row["record"])
-                restored.setdefault(row["customer_id"], []).append(record)
-        return restored
+        found = await self.customers.find({"_id": {"$in": ids}}).to_list()
+        return [docs.check_customer(doc) for doc in found]
 
     async def get(self, customer_id: str) -> StoredCustomer | None:
         """Load one customer as stored (hot orders only)."""
         doc = await self.customers.find_one({"_id": customer_id})
         if doc is None:
             return None
+        docs.check_customer(doc)
         await self._complete([doc])
         return docs.decode_customer(doc, [], frozenset())
 
@@ -191,7 +156,7 @@ class MongoCustomerRepository:
         if not writes:
             return SaveResult()
         plans = [plan_write(w, self.hot_orders) for w in writes]
-        await self._archive(writes, plans)
+        await self.archives.archive(writes, plans)
         write_id = uuid.uuid4().hex
         ops: list[InsertOne[docs.Document] | UpdateOne] = []
         activity: dict[str, list[docs.Document]] = {}
@@ -283,38 +248,6 @@ class MongoCustomerRepository:
                     mine.add(row["_id"])
             lost |= set(part) - mine
         return lost
-
-    async def _archive(self, writes: Sequence[CustomerWrite], plans: Sequence[HotPlan]) -> None:
-        """Copy committed ids and orders leaving the hot documents to the archives."""
-        now = datetime.now(UTC)
-        ids: list[docs.Document] = []
-        orders: list[UpdateOne] = []
-        for write, plan in zip(writes, plans, strict=True):
-            cid = write.customer_id
-            ids.extend(docs.id_archive_doc(cid, m, now) for m in plan.archive_ids)
-            for order in plan.archive_orders:
-                doc = docs.order_archive_doc(cid, order, plan.archive_version)
-                # Only over an older copy: a stale writer never replaces a newer record.
-                orders.append(
-                    UpdateOne(
-                        {"_id": doc["_id"], "version": {"$lt": plan.archive_version}},
-                        {"$set": {k: v for k, v in doc.items() if k != "_id"}},
-                        upsert=True,
-                    )
-                )
-        await asyncio.gather(
-            insert_ignoring_duplicates(self.id_archive, ids), self._archive_orders(orders)
-        )
-
-    async def _archive_orders(self, ops: list[UpdateOne]) -> None:
-        if not ops:
-            return
-        try:
-            await self.order_archive.bulk_write(ops, ordered=False)
-        except BulkWriteError as exc:
-            # A duplicate key means a newer copy is archived already (the filter missed it).
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
 
     # --- activity ------------------------------------------------------------------------
 

@@ -88,7 +88,7 @@ class CustomerLookup:
         stale = []
         for doc in customers:
             row = held.get(doc["_id"])
-            lookup = doc["lookup"]
+            lookup = docs.lookup_in(doc)
             if row is None or any(row.get(k) != v for k, v in lookup.items()):
                 stale.append((doc["_id"], int(doc["version"]), lookup))
         await self.write(stale)

@@ -13,7 +13,14 @@ from decimal import Decimal
 from typing import Any
 
 from models.outputs import Cause
-from models.state import APPLIED_IDS_LIMIT, ActivityEntry, CustomerState, OrderRecord, PointsLot
+from models.state import (
+    APPLIED_IDS_LIMIT,
+    ActivityEntry,
+    CustomerState,
+    OrderRecord,
+    PointsLot,
+    RewardGrant,
+)
 from store.repository import (
     ActivityRecord,
     CustomerFilter,
@@ -413,6 +420,40 @@ class CustomerRepositoryContract:
         assert [d.customer_id for d in first] == ids[:3]
         assert [d.customer_id for d in second] == ids[3:4]
         assert first[0] == DueCustomer(due_at=base, customer_id=ids[0])
+
+    async def test_due_time_groups_and_codes_follow_the_latest_save(
+        self, repo: CustomerRepository
+    ) -> None:
+        cid, old_group, new_group = new_id(), new_id("group"), new_id("group")
+        due = datetime(1985, 1, 1, tzinfo=UTC)
+        loaded = await create(
+            repo, customer(cid, groups=(old_group,), points_lots=(_lot(expires_at=due),))
+        )
+        assert DueCustomer(due_at=due, customer_id=cid) in await repo.due_customers(due)
+
+        moved = loaded.state.model_copy(update={"groups": (new_group,), "points_lots": ()})
+        await update(repo, loaded, moved)
+
+        assert cid not in {d.customer_id for d in await repo.due_customers(due)}
+        assert [m async for m in repo.group_members(old_group)] == []
+        assert [m async for m in repo.group_members(new_group)] == [cid]
+
+    async def test_a_grant_code_finds_its_customer(self, repo: CustomerRepository) -> None:
+        cid, code = new_id(), new_id("CODE").upper()
+        grant = RewardGrant(
+            grant_id="g-1",
+            reward_id="free-coffee",
+            code=code,
+            status="issued",
+            origin="card",
+            granted_at=T0,
+            cause=CAUSE,
+        )
+
+        await create(repo, customer(cid, rewards=(grant,)))
+
+        assert await repo.customer_id_by_code(code) == cid
+        assert await repo.customer_id_by_code(code.lower() + "-nope") is None
 
     async def test_group_members_stream_from_a_cursor(self, repo: CustomerRepository) -> None:
         group = new_id("group")

@@ -98,13 +98,16 @@ def reward_lines(ctx: Context, grants: list[RewardGrant]) -> list[dict[str, Any]
     return lines
 
 
-def use_codes(step: Step, ctx: Context, codes: tuple[str, ...], order_id: str) -> Step:
+def use_codes(
+    step: Step, ctx: Context, codes: tuple[str, ...], order_id: str
+) -> tuple[Step, tuple[str, ...]]:
     """Mark the customer's issued grants with these codes ``used`` on this order.
 
-    A code that is unknown, another customer's, already used or revoked, or expired (past its
-    ``valid_until``) never refuses the order: it is recorded on the activity
-    (``reward_code_not_used``) with the reason.
+    Returns the step and the ids of the grants used. A code that is unknown, another
+    customer's, already used or revoked, or expired (past its ``valid_until``) never refuses
+    the order: it is recorded on the activity (``reward_code_not_used``) with the reason.
     """
+    used_ids: list[str] = []
     for code in dict.fromkeys(normalize_code(c) for c in codes):
         grant = step.state.grant_by_code(code)
         # Expiry is judged at the order's business time, so a replay decides the same way.
@@ -127,6 +130,7 @@ def use_codes(step: Step, ctx: Context, codes: tuple[str, ...], order_id: str) -
                 reason=reason,
             )
             continue
+        used_ids.append(grant.grant_id)
         used = grant.model_copy(
             update={"status": "used", "used_at": ctx.at, "used_on_order": order_id}
         )
@@ -156,4 +160,4 @@ def use_codes(step: Step, ctx: Context, codes: tuple[str, ...], order_id: str) -
             reward_id=grant.reward_id,
             code=grant.code,
         )
-    return step
+    return step, tuple(used_ids)

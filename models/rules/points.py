@@ -43,6 +43,14 @@ def add_lot(
         expires_at=expires_at,
         cause=ctx.cause,
     )
+    step = insert_lot(step, lot)
+    if earned:
+        step = record_earned(step, ctx, amount, ctx.at)
+    return step, lot_id
+
+
+def insert_lot(step: Step, lot: PointsLot) -> Step:
+    """Add a lot to the spendable balance, in spend order."""
     # Kept in spend order, so spending and expiry read the front and never sort. An order's
     # lot usually expires last of all (same expiry rule, latest date): it goes at the end.
     lots = step.state.points_lots
@@ -52,10 +60,7 @@ def add_lot(
     else:
         index = bisect_right(lots, key, key=_spend_order)
         placed = (*lots[:index], lot, *lots[index:])
-    step = step.update(points_lots=placed, points_balance=step.state.points_balance + amount)
-    if earned:
-        step = record_earned(step, ctx, amount, ctx.at)
-    return step, lot_id
+    return step.update(points_lots=placed, points_balance=step.state.points_balance + lot.amount)
 
 
 def record_earned(step: Step, ctx: Context, amount: int, at: datetime) -> Step:

@@ -30,6 +30,7 @@ from models.rules.base import Context, Step, rank_of
 from models.state import (
     CustomerState,
     EntryGrantRef,
+    GrantWithdrawal,
     OrderRecord,
     OrderTriggers,
     RewardGrant,
@@ -157,6 +158,17 @@ def _take_back_entry_rewards(
         if grant is None or grant.status == "revoked":
             continue
         if grant.status not in REVOCABLE:
+            if grant.status == "used":
+                # Should the order it was used on fall too, the reward is not given back.
+                withdrawn = GrantWithdrawal(order_id=record.order_id, tier=ref.tier)
+                step = step.update(
+                    rewards=tuple(
+                        g.model_copy(update={"withdrawn": withdrawn})
+                        if g.grant_id == grant.grant_id
+                        else g
+                        for g in step.state.rewards
+                    )
+                )
             step = step.log(
                 ctx,
                 "entry_reward_kept",
@@ -165,14 +177,29 @@ def _take_back_entry_rewards(
                 tier=ref.tier,
                 status=grant.status,
                 reason=f"order {record.order_id} no longer stands, but the {ref.tier} entry "
-                f"reward was already {grant.status}; it stays {grant.status}",
+                f"reward was already {grant.status}; it stays {grant.status}"
+                + (
+                    f" (and is revoked, not given back, if order {grant.used_on_order} is "
+                    "cancelled or refunded in full)"
+                    if grant.status == "used"
+                    else ""
+                ),
             )
             continue
-        step = _revoke(step, ctx, grant, ref.tier, record.order_id)
+        reason = (
+            f"order {record.order_id} no longer stands, so the {ref.tier} entry it triggered "
+            "is undone"
+        )
+        step = revoke_entry_grant(
+            step, ctx, grant, tier=ref.tier, order_id=record.order_id, reason=reason
+        )
     return step
 
 
-def _revoke(step: Step, ctx: Context, grant: RewardGrant, tier: str, order_id: str) -> Step:
+def revoke_entry_grant(
+    step: Step, ctx: Context, grant: RewardGrant, *, tier: str, order_id: str, reason: str
+) -> Step:
+    """Revoke an entry reward because an order fell; its tier's entry rewards may come again."""
     rewards = tuple(
         g.model_copy(update={"status": "revoked"}) if g.grant_id == grant.grant_id else g
         for g in step.state.rewards
@@ -191,7 +218,6 @@ def _revoke(step: Step, ctx: Context, grant: RewardGrant, tier: str, order_id: s
     )
     # No email of its own: the cancellation is one event for the customer, and its one email
     # is the tier change's (when the program sends those).
-    reason = f"order {order_id} no longer stands, so the {tier} entry it triggered is undone"
     return step.log(
         ctx,
         "reward_revoked",

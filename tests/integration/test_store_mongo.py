@@ -13,9 +13,10 @@ from pymongo import AsyncMongoClient
 from models.state import PointsLot
 from stack.mongo import MongoService
 from store import documents as docs
+from store.documents import CorruptDocumentError
 from store.indexes import ACTIVITY, CUSTOMERS, INDEXES, LOOKUP, ensure_indexes
 from store.mongo import MongoCustomerRepository
-from store.repository import ActivityRecord, CustomerWrite, DueCustomer
+from store.repository import ActivityRecord, CustomerWrite, DueCustomer, LoadRequest
 from tests.store_contract import (
     CAUSE,
     HOT_ORDERS,
@@ -120,3 +121,14 @@ async def test_a_lookup_is_never_replaced_by_an_older_version(
 def restarted(repo: MongoCustomerRepository) -> MongoCustomerRepository:
     """Return a repository on the same database as a new process would have it."""
     return MongoCustomerRepository(repo.db, hot_orders=repo.hot_orders, load_chunk=50)
+
+
+async def test_a_document_written_outside_the_store_is_reported_not_misread(
+    repo: MongoCustomerRepository,
+) -> None:
+    cid = new_id()
+    state = customer(cid)
+    await repo.db[CUSTOMERS].insert_one({"_id": cid, "state": state.model_dump(mode="json")})
+
+    with pytest.raises(CorruptDocumentError, match="no version"):
+        await repo.load_many([LoadRequest(customer_id=cid)])
