@@ -37,6 +37,8 @@ def program_contract_view(program: Program) -> dict[str, Any]:
             entry["value"] = reward.value.model_dump(mode="json", exclude_none=True)
         if reward.valid_days is not None:
             entry["valid_days"] = reward.valid_days
+        if reward.points_rate is not None:
+            entry["points_rate"] = reward.points_rate.model_dump(mode="json", exclude_none=True)
         rewards.append(entry)
     return {
         "version": program.version,
