@@ -48,6 +48,9 @@ from workers.outbox import Outgoing, Publisher
 log = structlog.get_logger("loyalty.scheduler")
 T = TypeVar("T")
 
+MAX_PAGES = 4
+"""Due pages per run: events not applied by the next run are published again (same ids), so
+a mass expiry is spread over runs instead of flooding the topics with repeats."""
 PARK_GRACE = timedelta(seconds=30)
 """A parked message younger than this is left to the agents (its customer may be arriving)."""
 
@@ -159,7 +162,7 @@ class Scheduler:
         """Publish the time events of every customer due by ``now``, page by page."""
         after: DueCustomer | None = None
         published = 0
-        while True:
+        for _ in range(MAX_PAGES):
             due = await self._store(
                 partial(self.repository.due_customers, now, after=after, limit=self.page),
                 "query due customers",
@@ -185,6 +188,7 @@ class Scheduler:
             if len(due) < self.page:
                 return published
             after = due[-1]
+        return published
 
     async def sweep_parked(self, now: datetime) -> tuple[int, int]:
         """Apply parked messages whose customer exists; refuse those parked too long."""
