@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from cli.bench_decide import decide_bench
+from cli.bench_import import bench_import
 from cli.bench_notify import notify
 
 app = typer.Typer(help="Measure the engine: rules, pipeline, imports.", no_args_is_help=True)
@@ -21,3 +22,4 @@ def _group() -> None:
 
 app.command("decide")(decide_bench)
 app.command("notify")(notify)
+app.command("import")(bench_import)

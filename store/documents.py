@@ -69,8 +69,6 @@ def customer_fields(
     state = plan.state
     fields: Document = {
         "state": state.model_dump(mode="json"),
-        # None is outside the unique index's partial filter: customers without an email.
-        "email_key": email_key_of(state),
         "lookup": lookup_of(state),
         "offsets": [
             {"topic": topic, "partition": partition, "offset": offset}
@@ -78,6 +76,10 @@ def customer_fields(
         ],
         "activity_pending": activity,
     }
+    key = email_key_of(state)
+    if key is not None:
+        # Absent, not null, without an email: the sparse unique index skips absent fields only.
+        fields["email_key"] = key
     if plan.archive_ids:
         fields["archived_ids"] = True
     if plan.archive_orders:
@@ -196,16 +198,19 @@ def order_archive_doc(customer_id: str, order: OrderRecord, version: int) -> Doc
 def activity_doc(customer_id: str, record: ActivityRecord) -> Document:
     """Return an activity document; its ``_id`` derives from the customer and entry id."""
     entry = record.entry
-    return {
+    doc: Document = {
         "_id": pair_id(customer_id, entry.activity_id),
         "customer_id": customer_id,
         "activity_id": entry.activity_id,
         "at": to_millis(entry.at),
         "kind": entry.kind,
-        "batch_id": record.batch_id,
-        "row": record.row,
         "entry": entry.model_dump(mode="json"),
     }
+    if record.batch_id is not None:
+        # Only import entries carry these: the sparse batch index then holds only them.
+        doc["batch_id"] = record.batch_id
+        doc["row"] = record.row
+    return doc
 
 
 def decode_activity(doc: Document) -> ActivityEntry:

@@ -3,8 +3,11 @@
 The email is unique through a normalised field, ``email_key`` (``strip().casefold()``, the
 rules' own ``email_key``), not a collation: the rules and the store then compare emails the
 same way, a plain equality query uses the index without naming a collation, and it behaves the
-same on every MongoDB-compatible server. Customers without an email (``email_key: null``) are
-outside the unique index (a partial index on string values).
+same on every MongoDB-compatible server. Customers without an email have no ``email_key`` field
+and stay outside the unique index: a sparse index, not a partial one, because the local
+MongoDB-compatible server never uses a partial index to answer a query (measured: 100-key
+``$in`` lookups at 40-70 keys/s on 5,000 customers with a partial index, 3,000 with a sparse
+one), so email lookups and import batch counts would scan the collection.
 """
 
 from __future__ import annotations
@@ -25,10 +28,7 @@ LOOKUP = "customer_lookup"
 INDEXES: dict[str, list[IndexModel]] = {
     CUSTOMERS: [
         IndexModel(
-            [("email_key", ASCENDING)],
-            name="email_unique",
-            unique=True,
-            partialFilterExpression={"email_key": {"$type": "string"}},
+            [("email_key", ASCENDING)], name="email_unique_sparse", unique=True, sparse=True
         ),
         # Sparse on a path inside the array: only customers with unsent outputs are in it.
         IndexModel([("outbox.id", ASCENDING)], name="outbox_pending", sparse=True),
@@ -47,9 +47,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="customer_time",
         ),
         IndexModel(
-            [("batch_id", ASCENDING), ("row", ASCENDING)],
-            name="import_batch_row",
-            partialFilterExpression={"batch_id": {"$type": "string"}},
+            [("batch_id", ASCENDING), ("row", ASCENDING)], name="import_batch_sparse", sparse=True
         ),
     ],
     PARKED: [

@@ -101,6 +101,7 @@ class MemoryCustomerRepository:
             activity = [docs.activity_doc(cid, r) for r in write.activity]
             offsets = docs.merged_offsets(write.loaded, write.offsets)
             doc = dict(current or {"_id": cid, "outbox": []})
+            doc.pop("email_key", None)  # as MongoDB's $unset when the email is gone
             doc.update(copy.deepcopy(docs.customer_fields(plan, offsets, activity)))
             doc["version"] = (expected or 0) + 1
             doc["outbox"] = [*doc["outbox"], *map(docs.encode_outbox, write.outbox)]
@@ -147,7 +148,7 @@ class MemoryCustomerRepository:
 
     async def batch_activity(self, batch_id: str) -> BatchActivity:
         """Count the rows of an import batch that were applied and refused."""
-        rows = [d for d in self.activity_log.values() if d["batch_id"] == batch_id]
+        rows = [d for d in self.activity_log.values() if d.get("batch_id") == batch_id]
         return docs.batch_counts(batch_id, rows)
 
     async def pending_outbox(
@@ -228,7 +229,7 @@ class MemoryCustomerRepository:
     async def email_owners(self, emails: Collection[str]) -> dict[str, str]:
         """Map each normalised email held by a customer to its owner."""
         keys = {normalize_email(e) for e in emails}
-        return {d["email_key"]: c for c, d in self.customers.items() if d["email_key"] in keys}
+        return {d["email_key"]: c for c, d in self.customers.items() if d.get("email_key") in keys}
 
     async def customer_id_by_code(self, code: str) -> str | None:
         """Return the customer holding the grant with this code."""

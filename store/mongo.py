@@ -218,6 +218,8 @@ class MongoCustomerRepository:
             return InsertOne({"_id": write.customer_id, "version": 1, **fields, "outbox": outbox})
         fields["version"] = _version_after(write)
         update: dict[str, Any] = {"$set": fields}
+        if "email_key" not in fields:
+            update["$unset"] = {"email_key": ""}  # forgotten: the email is free again
         if outbox:
             update["$push"] = {"outbox": {"$each": outbox}}
         return UpdateOne({"_id": write.customer_id, "version": write.loaded.version}, update)

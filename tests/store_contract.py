@@ -477,6 +477,29 @@ class CustomerRepositoryContract:
         assert ids <= set(streamed)
         assert streamed == sorted(streamed)
 
+    async def test_customers_without_an_email_never_collide_and_free_their_email(
+        self, repo: CustomerRepository
+    ) -> None:
+        first, second, third = new_id(), new_id(), new_id()
+        email = f"{first}@example.com"
+        for cid in (first, second):
+            await create(
+                repo, customer(cid).model_copy(update={"email": "", "email_normalized": ""})
+            )
+        loaded = await load(repo, first)
+        await update(repo, loaded, customer(first, email))
+        assert await repo.customer_id_by_email(email.upper()) == first
+        taken = await repo.save_batch([CustomerWrite(state=customer(third, email), loaded=None)])
+        assert taken.email_taken == {third: first}
+
+        loaded = await load(repo, first)
+        await update(
+            repo, loaded, loaded.state.model_copy(update={"email": "", "email_normalized": ""})
+        )
+        assert await repo.customer_id_by_email(email) is None
+        await create(repo, customer(third, email))
+        assert await repo.email_owners([email]) == {email.casefold(): third}
+
     async def test_listing_is_newest_first_filtered_and_paged(
         self, repo: CustomerRepository
     ) -> None:

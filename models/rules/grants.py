@@ -104,18 +104,23 @@ def use_codes(
     """Mark the customer's issued grants with these codes ``used`` on this order.
 
     Returns the step and the ids of the grants used. A code that is unknown, another
-    customer's, already used or revoked never refuses the order: it is recorded on the
-    activity (``reward_code_not_used``) with the reason.
+    customer's, already used or revoked, or expired (past its ``valid_until``) never refuses
+    the order: it is recorded on the activity (``reward_code_not_used``) with the reason.
     """
     used_ids: list[str] = []
     for code in dict.fromkeys(normalize_code(c) for c in codes):
         grant = step.state.grant_by_code(code)
-        if grant is None or grant.status != "issued":
-            reason = (
-                "no reward of this customer has this code"
-                if grant is None
-                else f"the reward was already {grant.status}"
-            )
+        # Expiry is judged at the order's business time, so a replay decides the same way.
+        expired = (
+            grant is not None and grant.valid_until is not None and grant.valid_until <= ctx.at
+        )
+        if grant is None or grant.status != "issued" or expired:
+            if grant is None:
+                reason = "no reward of this customer has this code"
+            elif grant.status != "issued":
+                reason = f"the reward was already {grant.status}"
+            else:
+                reason = f"the reward expired at {grant.valid_until:%Y-%m-%d %H:%M} UTC"
             step = step.log(
                 ctx,
                 "reward_code_not_used",

@@ -63,7 +63,8 @@ async def test_indexes_are_created_once_and_again_without_error(
         names = set((await repo.db[collection].index_information()).keys())
         assert {m.document["name"] for m in models} <= names
     info = await repo.db[CUSTOMERS].index_information()
-    assert info["email_unique"]["unique"] is True
+    assert info["email_unique_sparse"]["unique"] is True
+    assert info["email_unique_sparse"]["sparse"] is True
 
 
 async def test_activity_a_crash_kept_out_of_its_collection_is_recorded_on_the_next_load(
