@@ -1,0 +1,401 @@
+"""Drive the real pipeline from a test: topics, load, worker processes, outputs, final states.
+
+Everything a test starts here is its own: a topic namespace, a database, web ports, worker
+processes (stopped by PID) and, when a test must stop MongoDB, a separate MongoDB-compatible
+server in a temp dir. Nothing here touches the shared stack's processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bootstrap import kafka_consumer, kafka_producer, mongo_client
+from models.state import CustomerState
+from settings import Settings
+from stack.mongo import MongoService
+from stack.process import port_open, read_pid, wait_for
+from tests.integration.pipeline_load import Load, Published, comparable
+from tests.integration.waiting import eventually
+from topics import names
+from topics.admin import ensure_topics
+
+LOYALTY = Path(sys.executable).parent / "loyalty"
+WORKER_START_SECONDS = 90.0
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def topic(namespace: str, name: str) -> str:
+    """Return the namespaced name of a contract topic."""
+    return f"{namespace}{name}"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One test's isolated world: its namespace, database and the settings to reach them."""
+
+    settings: Settings
+    namespace: str
+    database: str
+    program_file: Path
+
+    @property
+    def mongo_uri(self) -> str:
+        """The MongoDB connection string the workers of this pipeline use."""
+        return self.settings.mongo_uri
+
+    def env(self, web_port: int) -> dict[str, str]:
+        """Return the LOYALTY_* variables of a worker process of this pipeline."""
+        return {
+            "LOYALTY_TOPIC_NAMESPACE": self.namespace,
+            "LOYALTY_MONGO_DATABASE": self.database,
+            "LOYALTY_MONGO_URI": self.mongo_uri,
+            "LOYALTY_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
+            "LOYALTY_PROGRAM_FILE": str(self.program_file.resolve()),
+            "LOYALTY_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
+            "LOYALTY_WEB_PORT": str(web_port),
+            "LOYALTY_LOG_LEVEL": "INFO",
+        }
+
+    async def create_topics(self) -> None:
+        """Create the namespace's input and output topics before anything is produced."""
+        await ensure_topics(
+            self.settings.kafka_bootstrap,
+            self.settings.topic_partitions,
+            topics=[topic(self.namespace, t) for t in names.ALL_TOPICS],
+            same_count=[topic(self.namespace, t) for t in names.INPUT_TOPICS],
+        )
+
+    async def publish(self, items: Sequence[Published]) -> None:
+        """Publish items in order to the namespace's input topics, keyed by customer id."""
+        producer = kafka_producer(self.settings, linger_ms=5)
+        await producer.start()
+        try:
+            sent = [
+                await producer.send(topic(self.namespace, item.topic), item.value, key=item.key)
+                for item in items
+            ]
+            await asyncio.gather(*sent)
+        finally:
+            await producer.stop()
+
+    async def read_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
+        """Load the stored state of these customers (absent ones are missing from the result)."""
+        client = mongo_client(self.settings)
+        try:
+            # The worker's store keeps one customer per document in `customers`; extra fields
+            # (outbox, offsets) are ignored by CustomerState.
+            collection = client[self.database]["customers"]
+            wanted = list(customer_ids)
+            found: dict[str, CustomerState] = {}
+            for start in range(0, len(wanted), 100):
+                cursor = collection.find({"_id": {"$in": wanted[start : start + 100]}})
+                async for doc in cursor:
+                    state = CustomerState.model_validate(doc)
+                    found[state.customer_id] = state
+            return found
+        finally:
+            await client.close()
+
+
+@dataclass
+class Worker:
+    """One `loyalty worker` process of a pipeline, started and stopped by its PID."""
+
+    pipeline: Pipeline
+    workdir: Path
+    name: str = "worker"
+    web_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def log_file(self) -> Path:
+        """Where the process's output goes (all its runs, appended)."""
+        return self.workdir / f"{self.name}.log"
+
+    def start(self) -> None:
+        """Start the process in its own session and working directory."""
+        assert self.process is None or self.process.poll() is not None, "already running"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        with self.log_file.open("ab") as log:
+            log.write(f"--- start {self.starts} ---\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [str(LOYALTY), "worker"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.workdir,
+                env={**os.environ, **self.pipeline.env(self.web_port)},
+            )
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the process log, for failure messages."""
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return f"--- {self.log_file} ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    async def health(self) -> int | None:
+        """Return the status of GET /health, or None when nothing answers."""
+        url = f"http://127.0.0.1:{self.web_port}/health"
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session,
+                session.get(url) as response,
+            ):
+                return response.status
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+
+    async def wait_ready(self, within: float = WORKER_START_SECONDS) -> None:
+        """Wait until /health says ready; fail at once if the process died."""
+
+        async def ready() -> bool:
+            if not self.running:
+                raise AssertionError(f"{self.name} exited while starting\n{self.tail()}")
+            return await self.health() == 200
+
+        await eventually(ready, within=within, what=f"{self.name} to be ready", detail=self.tail)
+
+    async def wait_unready(self, within: float = 60.0) -> None:
+        """Wait until /health no longer says ready (a dependency is down)."""
+
+        async def unready() -> bool:
+            return await self.health() != 200
+
+        await eventually(
+            unready, within=within, what=f"{self.name} /health to turn false", detail=self.tail
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the process (a crash: no batch finished, nothing flushed)."""
+        self._signal(signal.SIGKILL)
+        self._reap(10.0)
+
+    def stop(self, within: float = 60.0) -> None:
+        """SIGTERM the process and wait for it to exit (SIGKILL if it does not)."""
+        self._signal(signal.SIGTERM)
+        if not self._reap(within):
+            self._signal(signal.SIGKILL)
+            self._reap(10.0)
+
+    def _signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            # The process leads its own session: signal its group (nothing else is in it).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+
+    def _reap(self, within: float) -> bool:
+        if self.process is None:
+            return True
+        try:
+            self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def workers_stopped(*workers: Worker) -> Iterator[None]:
+    """Stop every started worker when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.stop(within=30.0)
+
+
+@contextlib.contextmanager
+def own_mongo(settings: Settings, home: Path) -> Iterator[MongoService]:
+    """Run a separate MongoDB-compatible server on a free port with its files under `home`."""
+    own = settings.model_copy(update={"stack_dir": home, "mongo_port": free_port()})
+    service = MongoService(own)
+    service.start()
+    try:
+        yield service
+    finally:
+        crash(service)
+
+
+def crash(service: MongoService) -> None:
+    """SIGKILL a server this test started and wait until it is gone (an outage, not a stop)."""
+    pid = read_pid(service.pid_file)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+        def gone() -> bool:
+            return read_pid(service.pid_file) is None and not port_open(service.port)
+
+        if not wait_for(gone, timeout=10.0, interval=0.05):
+            raise AssertionError(f"MongoDB-compatible server PID {pid} survived SIGKILL")
+    service.pid_file.unlink(missing_ok=True)
+
+
+@dataclass
+class OutputReader:
+    """Reads a namespace's output topics from the beginning, in the background."""
+
+    settings: Settings
+    namespace: str
+    ids: dict[str, Counter[str]] = field(default_factory=dict)
+    undecodable: list[str] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+
+    def seen(self, name: str) -> set[str]:
+        """Return the distinct message ids read so far from one contract output topic."""
+        return set(self.ids.get(name, ()))
+
+    @property
+    def distinct(self) -> int:
+        """How many distinct ids have been read, over all output topics."""
+        return sum(len(c) for c in self.ids.values())
+
+    def _take(self, name: str, raw: bytes | None) -> None:
+        try:
+            value = json.loads(raw or b"")
+            message_id = str(value["id"])
+        except (ValueError, KeyError, TypeError):
+            self.undecodable.append(f"{name}: {raw!r}")
+            return
+        self.ids.setdefault(name, Counter())[message_id] += 1
+        if name == names.DEAD_LETTER:
+            self.dead_letters.append(value)
+
+    async def _run(self, consumer: AIOKafkaConsumer, by_topic: dict[str, str]) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200)
+            for tp, records in batches.items():
+                for record in records:
+                    self._take(by_topic[tp.topic], record.value)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[OutputReader]:
+        """Read in a background task while the block runs."""
+        by_topic = {topic(self.namespace, t): t for t in names.OUTPUT_TOPICS}
+        partitions = await _partitions(self.settings, by_topic)
+        consumer = kafka_consumer(self.settings, group_id=None)
+        await consumer.start()
+        try:
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            task = asyncio.create_task(self._run(consumer, by_topic))
+            try:
+                yield self
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            await consumer.stop()
+
+
+async def _partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
+    """Return every partition of these topics (a producer's metadata call waits for them)."""
+    producer = kafka_producer(settings)
+    await producer.start()
+    try:
+        return [
+            TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))
+        ]
+    finally:
+        await producer.stop()
+
+
+def state_mismatches(load: Load, states: dict[str, CustomerState]) -> list[str]:
+    """Describe every customer whose stored state differs from the oracle's."""
+    problems = []
+    for customer_id in load.customers:
+        expected = comparable(load.expected[customer_id])
+        stored = states.get(customer_id)
+        if stored is None:
+            problems.append(f"{customer_id}: not stored")
+            continue
+        actual = comparable(stored)
+        diff = {k: (actual[k], expected[k]) for k in expected if actual[k] != expected[k]}
+        if diff:
+            problems.append(f"{customer_id}: (stored, expected) {diff}")
+    return problems
+
+
+def output_problems(load: Load, reader: OutputReader) -> list[str]:
+    """Describe missing and unexpected output ids (a repeated id is allowed)."""
+    problems = []
+    for name in names.OUTPUT_TOPICS:
+        expected = load.expected_outputs.get(name, set())
+        seen = reader.seen(name)
+        missing, unexpected = expected - seen, seen - expected
+        if missing:
+            problems.append(f"{name}: {len(missing)} missing, e.g. {sorted(missing)[:5]}")
+        if unexpected:
+            problems.append(f"{name}: {len(unexpected)} unexpected, e.g. {sorted(unexpected)[:5]}")
+    problems += [f"undecodable output {u}" for u in reader.undecodable[:5]]
+    return problems
+
+
+def summary(problems: list[str], limit: int = 15) -> str:
+    """The first problems, one per line, and how many more there are."""
+    more = f"\n... and {len(problems) - limit} more" if len(problems) > limit else ""
+    return "\n".join(problems[:limit]) + more
+
+
+async def wait_for_oracle(
+    pipeline: Pipeline,
+    load: Load,
+    reader: OutputReader,
+    *,
+    within: float,
+    workers: Sequence[Worker] = (),
+) -> None:
+    """Wait until every state equals the oracle's and every expected output id was read."""
+    last: list[str] = []
+
+    async def converged() -> bool:
+        nonlocal last
+        # Outputs first: cheap (in memory) and usually the last thing to complete.
+        last = output_problems(load, reader)
+        if any("missing" in p for p in last):
+            return False
+        last = state_mismatches(load, await pipeline.read_states(load.customers))
+        return not last
+
+    def detail() -> str:
+        return summary(last) + "".join("\n" + w.tail(15) for w in workers)
+
+    await eventually(
+        converged,
+        within=within,
+        what="the oracle's states and outputs",
+        detail=detail,
+        interval=1.0,
+    )
