@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from topics.names import check_namespace
 
 ENV_PREFIX = "LOYALTY_"
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+REWARD_CODE_KEY_FILE = "reward-code.key"
+"""The key the local stack generates in its stack dir (``loyalty stack up``)."""
+MIN_REWARD_CODE_KEY_LENGTH = 32
+SECRET_SETTINGS = frozenset({"reward_code_key"})
+"""Settings whose values never appear in an error message."""
+
+
+def _seconds(value: object) -> object:
+    # A plain number of seconds ("90") besides pydantic's ISO 8601 ("PT1H") and "HH:MM:SS".
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_seconds)]
 
 
 class SettingsError(Exception):
@@ -32,8 +56,29 @@ class Settings(BaseSettings):
     mail_from: str = "loyalty@localhost"
     program_file: Path = Path("program.example.yaml")
     topic_partitions: Annotated[int, Field(ge=1, le=1000)] = 6
+    topic_namespace: Annotated[str, AfterValidator(check_namespace)] = ""
+    """Prefix of every topic name (and of the worker's consumer group): isolates programs."""
+    max_future_skew: Duration = Field(default=timedelta(hours=1), ge=timedelta(0))
+    """Messages dated further in the future are refused as ``occurred_at_in_future``
+    (seconds, or ISO 8601 like ``PT1H``)."""
+
+    # The stream worker (``loyalty worker``).
+    worker_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    worker_batch_within: Annotated[float, Field(gt=0, le=60)] = 0.2
+    """Seconds a batch waits to fill before it is processed anyway."""
+    park_timeout: timedelta = timedelta(days=7)
+    """How long a message for an unknown customer waits before it is refused."""
+    scheduler_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Seconds between scheduler runs (time events, parked messages, outbox backlog)."""
+    scheduler_page: Annotated[int, Field(ge=1, le=10_000)] = 500
+    """Customers per page of the scheduler's due query."""
+    web_host: str = "127.0.0.1"
+    web_port: Port = 6066
+    api_token: str | None = None
     log_level: str = "INFO"
     log_json: bool = False
+    # The secret reward codes are derived from; unset: the local stack's generated key.
+    reward_code_key: SecretStr | None = Field(default=None, min_length=MIN_REWARD_CODE_KEY_LENGTH)
 
     # The local stack (``loyalty stack up``).
     stack_dir: Path = Path(".stack")
@@ -59,6 +104,29 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def reward_code_key_file(self) -> Path:
+        """Return where the local stack keeps its generated reward code key."""
+        return self.stack_dir / REWARD_CODE_KEY_FILE
+
+    def code_key(self) -> str:
+        """Return the reward code key: the setting, else the local stack's generated one."""
+        if self.reward_code_key is not None:
+            return self.reward_code_key.get_secret_value()
+        # Read lazily: `loyalty stack up` may write the file after these settings were loaded.
+        try:
+            key = self.reward_code_key_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            key = ""
+        if len(key) < MIN_REWARD_CODE_KEY_LENGTH:
+            raise SettingsError(
+                f"{ENV_PREFIX}REWARD_CODE_KEY is not set and the local stack has no key in "
+                f"{self.reward_code_key_file}; run `loyalty stack up` (it generates one), or "
+                f"set {ENV_PREFIX}REWARD_CODE_KEY to a secret of at least "
+                f"{MIN_REWARD_CODE_KEY_LENGTH} characters (for example `openssl rand -base64 32`)"
+            )
+        return key
+
+    @property
     def mail_path(self) -> Path:
         """Return the folder where the local SMTP sink writes received messages."""
         return self.mail_dir if self.mail_dir is not None else self.stack_dir / "mail"
@@ -72,7 +140,8 @@ def load_settings() -> Settings:
         lines = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+            got = "hidden" if field in SECRET_SETTINGS else repr(err.get("input"))
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']} (got {got})")
         raise SettingsError("invalid settings: " + "; ".join(lines)) from None
 
 

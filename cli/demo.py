@@ -112,6 +112,7 @@ def demo() -> None:
     try:
         settings = get_settings()
         program = load_program(settings.program_file)
+        settings.code_key()  # fail here, before publishing anything, when there is no key
     except (SettingsError, ProgramError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

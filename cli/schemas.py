@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 import typer
 from pydantic import BaseModel
 
-from models import messages, outputs
 from models.program import Program
+from topics.codec import INPUT_CLASSES, OUTPUT_CLASSES, message_type
+from topics.routing import DeadLetter
 
 app = typer.Typer(help="JSON Schemas of the messages and the program file.", no_args_is_help=True)
 
@@ -19,44 +20,17 @@ SUFFIX = ".schema.json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 # Inputs are described as senders write them, outputs as the engine serialises them.
-_INPUTS: tuple[type[BaseModel], ...] = (
-    messages.CustomerUpserted,
-    messages.CustomerRemoved,
-    messages.OrderPaid,
-    messages.OrderRefunded,
-    messages.OrderCancelled,
-    messages.AdjustPoints,
-    messages.AdjustStamps,
-    messages.RedeemReward,
-    messages.RevokeReward,
-    messages.ChangeTier,
-    messages.ManageTier,
-    messages.ExpireTier,
-    messages.ExpirePoints,
-)
-_OUTPUTS: tuple[type[BaseModel], ...] = (
-    outputs.TierChanged,
-    outputs.RewardGranted,
-    outputs.RewardRedeemed,
-    outputs.RewardRevoked,
-    outputs.NotificationRequested,
-)
 
 
 def _schema(model: type[BaseModel], mode: Literal["validation", "serialization"]) -> dict[str, Any]:
     return {"$schema": DIALECT, **model.model_json_schema(mode=mode)}
 
 
-def _message_type(model: type[BaseModel]) -> str:
-    default = model.model_fields["type"].default
-    return str(default)
-
-
 def build_schemas() -> dict[str, dict[str, Any]]:
     """Return every schema by file name: one per message type, the dead letter, the program."""
-    schemas = {f"{_message_type(m)}{SUFFIX}": _schema(m, "validation") for m in _INPUTS}
-    schemas |= {f"{_message_type(m)}{SUFFIX}": _schema(m, "serialization") for m in _OUTPUTS}
-    schemas[f"dead-letter{SUFFIX}"] = _schema(outputs.DeadLetter, "serialization")
+    schemas = {f"{message_type(m)}{SUFFIX}": _schema(m, "validation") for m in INPUT_CLASSES}
+    schemas |= {f"{message_type(m)}{SUFFIX}": _schema(m, "serialization") for m in OUTPUT_CLASSES}
+    schemas[f"dead-letter{SUFFIX}"] = _schema(DeadLetter, "serialization")
     schemas[f"program{SUFFIX}"] = _schema(Program, "validation")
     return schemas
 

@@ -21,13 +21,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bootstrap import kafka_consumer, kafka_producer
 from demo.scenario import Step, scenario
 from models.decide import Decision, decide
-from models.messages import MessageError, parse_message
 from models.outputs import OutputMessage
 from models.program import Program
 from models.state import CustomerState
 from settings import Settings
 from topics import names
 from topics.admin import ensure_topics
+from topics.codec import MessageError, parse_message
 
 READ_BACK_SECONDS = 30.0
 
@@ -89,10 +89,10 @@ async def _read_back(consumer: AIOKafkaConsumer, wanted: set[str]) -> dict[str, 
 
 
 def _apply(
-    states: dict[str, CustomerState], raw: bytes, program: Program, now: datetime
+    states: dict[str, CustomerState], raw: bytes, program: Program, now: datetime, code_key: str
 ) -> tuple[str, Decision]:
     message = parse_message(raw)
-    decision = decide(states.get(message.customer_id), message, program, now)
+    decision = decide(states.get(message.customer_id), message, program, now, code_key=code_key)
     if decision.state is not None:
         states[message.customer_id] = decision.state
     return message.id, decision
@@ -100,6 +100,7 @@ def _apply(
 
 async def play(settings: Settings, program: Program) -> DemoResult:
     """Publish the scenario step by step, read it back from Kafka and apply the rules."""
+    code_key = settings.code_key()
     await ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
     run_id = uuid.uuid4().hex[:6]
     now = datetime.now(UTC)
@@ -126,7 +127,9 @@ async def play(settings: Settings, program: Program) -> DemoResult:
             received = await _read_back(consumer, {env["id"] for _, env in step.messages})
             for _, envelope in step.messages:
                 try:
-                    result.decisions.append(_apply(states, received[envelope["id"]], program, now))
+                    result.decisions.append(
+                        _apply(states, received[envelope["id"]], program, now, code_key)
+                    )
                 except MessageError as exc:
                     result.errors.append(f"{envelope['id']}: {exc}")
             results.append(result)

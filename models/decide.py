@@ -1,22 +1,29 @@
-"""The one entry point of the rules: ``decide(state, message, program, now) -> Decision``.
+"""The one entry point of the rules: ``decide(state, message, program, now, ...) -> Decision``.
 
-Pure: no I/O, no clock reads (``now`` is a parameter and only stamps output envelopes), no
-Kafka or MongoDB types. Dispatch on the message type happens here, in ``_RULES``, and nowhere
-else. Before any rule runs for an active customer, endings already due at the message's time
-are applied (points lots expire, a temporary tier ends, a membership hold runs out, activity
-leaves the qualification period and the tier is reviewed), so the state is right even when
-the scheduler's time event arrives late; the scheduled event then finds nothing left to do.
+Pure: no I/O, no clock reads, no Kafka or MongoDB types. ``now`` (the processing time) stamps
+output envelopes and is read by one rule only: a message dated more than ``max_future_skew``
+after it is refused (``occurred_at_in_future``) before anything else happens. ``code_key`` is
+the secret reward codes are derived from (``LOYALTY_REWARD_CODE_KEY``), passed in like the
+program so the rules stay free of settings.
 
-The worker persists ``decision.state`` (with a version check: ``state.version`` was one less
-before the change), writes ``decision.outputs`` into the customer's outbox in the same update,
-stores ``decision.activity`` (ids are deterministic, so re-inserting is a no-op), publishes the
-outbox and records ``decision.rejection`` when set.
+Dispatch on the message type happens here, in ``_RULES``, and nowhere else. Before any rule
+runs for an active customer, endings already due at the message's time are applied (points
+lots expire, a temporary tier ends, a membership hold runs out, activity leaves the
+qualification period and the tier is reviewed), so the state is right even when the
+scheduler's time event arrives late; the scheduled event then finds nothing left to do.
+
+The worker archives ``decision.forgotten_ids``, then persists ``decision.state`` (with a
+version check: ``state.version`` was one less before the change), writes ``decision.outputs``
+into the customer's outbox in the same update, stores ``decision.activity`` (ids are
+deterministic, so re-inserting is a no-op), publishes the outbox and records
+``decision.rejection`` when set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from models.messages import (
@@ -60,6 +67,9 @@ _RULES: dict[type[DomainModel], Rule] = {
 }
 """Which rule decides each message type; ``customer.upserted`` is handled before (it may create)."""
 
+DEFAULT_MAX_FUTURE_SKEW = timedelta(hours=1)
+"""How far after the processing time a message may be dated (``LOYALTY_MAX_FUTURE_SKEW``)."""
+
 
 class Decision(DomainModel):
     """What one message does to one customer.
@@ -68,7 +78,8 @@ class Decision(DomainModel):
     ``duplicate`` marks a message already applied: nothing changed, nothing to publish.
     ``rejection`` is set when a valid message was refused; the refusal is still remembered in
     the state (so a redelivery is a duplicate) and logged in ``activity`` when there is a
-    customer to log it on.
+    customer to log it on. ``forgotten_ids`` fell off the state's ring of recent ids: the store
+    archives them (with the customer id) before it writes ``state``.
     """
 
     state: CustomerState | None
@@ -76,6 +87,7 @@ class Decision(DomainModel):
     activity: tuple[ActivityEntry, ...] = ()
     rejection: Rejection | None = None
     duplicate: bool = False
+    forgotten_ids: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -83,7 +95,21 @@ class Decision(DomainModel):
         return not self.duplicate
 
 
-def context(message: InputMessage, program: Program, now: datetime, customer_id: str) -> Context:
+def applied_keys(message: InputMessage) -> tuple[str, ...]:
+    """The ids that make a resend of this message a duplicate: its id and its import row key.
+
+    The store looks these up in its id archive to fill ``CustomerState.known_ids``.
+    """
+    batch = message.batch
+    if batch is None:
+        return (message.id,)
+    row_key = f"{batch.id}:{batch.row}"
+    return (message.id,) if row_key == message.id else (message.id, row_key)
+
+
+def context(
+    message: InputMessage, program: Program, now: datetime, customer_id: str, code_key: str
+) -> Context:
     """The context the rules see for this message, applied to this customer."""
     batch = message.batch
     is_import = message.source == IMPORT_SOURCE or batch is not None
@@ -91,6 +117,7 @@ def context(message: InputMessage, program: Program, now: datetime, customer_id:
     group = isinstance(message, ManageTier) and message.data.group_id is not None
     return Context(
         program=program,
+        code_key=code_key,
         now=now,
         at=message.occurred_at,
         cause=Cause(type=message.type, id=message.id),
@@ -104,15 +131,29 @@ def context(message: InputMessage, program: Program, now: datetime, customer_id:
 
 
 def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
-    state: CustomerState | None, message: InputMessage, program: Program, now: datetime
+    state: CustomerState | None,
+    message: InputMessage,
+    program: Program,
+    now: datetime,
+    *,
+    code_key: str,
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
 ) -> Decision:
     """Decide what ``message`` does to the customer in ``state`` under ``program``."""
-    if state is not None and state.has_applied(message.id):
+    keys = applied_keys(message)
+    if state is not None and any(state.has_applied(key) for key in keys):
         return Decision(state=state, duplicate=True)
-    ctx = context(message, program, now, state.customer_id if state else message.customer_id)
+    customer_id = state.customer_id if state else message.customer_id
+    ctx = context(message, program, now, customer_id, code_key)
+    if (refusal := _in_future(message, now, max_future_skew)) is not None:
+        # Before anything settles: a far-future date would expire every lot and tier ending.
+        # The refusal is dated when it was processed, not at the date it claims.
+        if state is None:
+            return Decision(state=None, rejection=refusal)
+        return _refuse(Step(state), replace(ctx, at=now), refusal, keys)
     if state is None:
         if isinstance(message, CustomerUpserted):
-            return _finish(customers.create(message, ctx), message.id)
+            return _finish(customers.create(message, ctx), keys)
         return Decision(
             state=None,
             rejection=Rejection(
@@ -126,7 +167,7 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
         step = points.expire_due_lots(step, ctx, ctx.at)
         step = tier_time.settle_time(step, ctx, ctx.at)
     if isinstance(message, CustomerUpserted):
-        return _finish(customers.update(step, message, ctx), message.id)
+        return _finish(customers.update(step, message, ctx), keys)
     if not state.active:
         removed = f" on {state.removed_at.date().isoformat()}" if state.removed_at else ""
         refusal = Rejection(
@@ -135,26 +176,41 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
             f"{message.type} is not applied (a removed customer keeps their history but "
             "takes no further messages; do not resend)",
         )
-        return _refuse(step, ctx, refusal, message.id)
+        return _refuse(step, ctx, refusal, keys)
     outcome = _RULES[type(message)](step, message, ctx)
     if isinstance(outcome, Duplicate):
         return Decision(state=state, duplicate=True)
     if isinstance(outcome, Rejection):
-        return _refuse(step, ctx, outcome, message.id)
-    return _finish(tier_time.schedule_review(outcome, ctx), message.id)
+        return _refuse(step, ctx, outcome, keys)
+    return _finish(tier_time.schedule_review(outcome, ctx), keys)
 
 
-def _finish(step: Step, message_id: str) -> Decision:
-    return Decision(
-        state=step.state.remember(message_id), outputs=step.outputs, activity=step.activity
+def _in_future(message: InputMessage, now: datetime, skew: timedelta) -> Rejection | None:
+    """Refuse a message dated further after the processing time than the allowed skew."""
+    if message.occurred_at <= now + skew:
+        return None
+    return Rejection(
+        code="occurred_at_in_future",
+        reason=f"occurred_at {message.occurred_at.isoformat()} is more than {skew} after the "
+        f"processing time {now.isoformat()}; fix the sender's clock or the date and resend "
+        "with a new message id (the allowed skew is LOYALTY_MAX_FUTURE_SKEW)",
     )
 
 
-def _refuse(step: Step, ctx: Context, refusal: Rejection, message_id: str) -> Decision:
-    step = step.log(ctx, "rejected", code=refusal.code, reason=refusal.reason)
+def _finish(step: Step, keys: tuple[str, ...]) -> Decision:
+    state, forgotten = step.state.remember(*keys)
     return Decision(
-        state=step.state.remember(message_id),
+        state=state, outputs=step.outputs, activity=step.activity, forgotten_ids=forgotten
+    )
+
+
+def _refuse(step: Step, ctx: Context, refusal: Rejection, keys: tuple[str, ...]) -> Decision:
+    step = step.log(ctx, "rejected", code=refusal.code, reason=refusal.reason)
+    state, forgotten = step.state.remember(*keys)
+    return Decision(
+        state=state,
         outputs=step.outputs,
         activity=step.activity,
         rejection=refusal,
+        forgotten_ids=forgotten,
     )

@@ -1,23 +1,18 @@
 """Messages of the public contract (shared/CONTRACT.md) plus the project's own system events.
 
 Commands have imperative names (``AdjustPoints``), events past-tense ones (``OrderPaid``).
-Every message is the envelope with a typed ``data``; ``parse_message`` turns raw input into one
-of ``InputMessage`` or raises a single ``MessageError`` whose text tells the sender what to fix.
+Every message is the envelope with a typed ``data``. ``InputMessage`` lists every input type
+once; the wire format (JSON bytes, the type registry, parse errors) is ``topics/codec.py``.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     Field,
     StrictBool,
-    TypeAdapter,
-    ValidationError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -25,7 +20,6 @@ from pydantic_core import PydanticCustomError
 from models.outputs import (
     NOTIFICATION_KINDS,
     Cause,
-    DeadLetter,
     NotificationKind,
     NotificationRequested,
     NotificationRequestedData,
@@ -40,7 +34,6 @@ from models.outputs import (
     TierChanged,
     TierChangedData,
     derive_id,
-    to_json,
 )
 from models.tier_messages import (
     GROUP_PREFIX,
@@ -63,12 +56,10 @@ from models.values import (
     EventTime,
     ExtendedValue,
     Identifier,
-    JsonFloat,
     Money,
     Name,
     Note,
     PositiveInt,
-    explain,
 )
 
 DEFAULT_STAMPS_NOTE = "Manual adjustment"
@@ -82,7 +73,6 @@ __all__ = [
     "Cause",
     "ChangeTier",
     "ChangeTierData",
-    "DeadLetter",
     "DurationExpiry",
     "DurationFromFieldExpiry",
     "Envelope",
@@ -104,7 +94,6 @@ __all__ = [
     "TierChanged",
     "TierChangedData",
     "derive_id",
-    "to_json",
 ]
 
 
@@ -364,112 +353,4 @@ InputMessage = Annotated[
 """Every message the rules accept."""
 
 SYSTEM_TYPES = frozenset({"tier.expire", "points.expire"})
-
-INPUT_TYPES: tuple[str, ...] = (
-    "customer.upserted",
-    "customer.removed",
-    "order.paid",
-    "order.refunded",
-    "order.cancelled",
-    "points.adjust",
-    "stamps.adjust",
-    "reward.redeem",
-    "reward.revoke",
-    "tier.change",
-    "tier.manage",
-    "tier.expire",
-    "points.expire",
-)
-_EXPIRY_KINDS = frozenset({"fixed_date", "duration", "after_field_date", "duration_from_field"})
-_TAGS = frozenset(INPUT_TYPES) | _EXPIRY_KINDS
-_INPUT_ADAPTER: TypeAdapter[InputMessage] = TypeAdapter(InputMessage)
-
-
-class MessageError(ValueError):
-    """A message that cannot be accepted; ``code`` is stable, ``message`` says what to fix."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-MAX_INT_DIGITS = 40
-"""JSON integers longer than this are refused before Python converts them (no bound of the
-contract needs more, and converting thousands of digits is slow or raises ValueError)."""
-MAX_DEPTH = 32
-"""Nesting deeper than this is refused: no message of the contract nests more than 5 levels."""
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _refuse_constant(name: str) -> Any:
-    raise MessageError("invalid_json", f"{name} is not a JSON number; send a finite number")
-
-
-def _parse_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise MessageError(
-            "invalid_json", f"a number with {len(text)} digits is too large; no field takes one"
-        )
-    return int(text)
-
-
-def _check_strings(value: Any, depth: int = 0) -> None:
-    """Refuse nesting deeper than ``MAX_DEPTH`` and strings that are not valid Unicode."""
-    # \ud800 escapes are valid JSON but no UTF-8 text: they would fail later, on the way out.
-    if depth > MAX_DEPTH:
-        raise MessageError("invalid_json", f"message nests deeper than {MAX_DEPTH} levels")
-    if isinstance(value, str):
-        if _SURROGATE.search(value):
-            raise MessageError(
-                "invalid_encoding",
-                "message holds a lone surrogate escape (like \\ud800), which is not Unicode text",
-            )
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _check_strings(key, depth + 1)
-            _check_strings(item, depth + 1)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_strings(item, depth + 1)
-
-
-def _decode(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(raw, Mapping):
-        value: Any = dict(raw)
-    else:
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise MessageError("invalid_encoding", f"message is not UTF-8: {exc}") from None
-        try:
-            value = json.loads(
-                raw,
-                parse_float=JsonFloat,
-                parse_int=_parse_int,
-                parse_constant=_refuse_constant,
-            )
-        except json.JSONDecodeError as exc:
-            raise MessageError("invalid_json", f"message is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise MessageError(
-                "invalid_json", f"message nests deeper than {MAX_DEPTH} levels"
-            ) from None
-    if not isinstance(value, dict):
-        raise MessageError("invalid_json", "message must be one JSON object (the envelope)")
-    _check_strings(value)
-    return value
-
-
-def parse_message(raw: bytes | str | Mapping[str, Any]) -> InputMessage:
-    """Parse and validate one input message, or raise ``MessageError`` saying what to fix."""
-    value = _decode(raw)
-    kind = value.get("type")
-    if kind not in INPUT_TYPES:
-        got = "no type" if kind is None else f"unknown type {kind!r}"
-        raise MessageError("unknown_type", f"type: {got}; known types: {', '.join(INPUT_TYPES)}")
-    try:
-        return _INPUT_ADAPTER.validate_python(value)
-    except ValidationError as exc:
-        raise MessageError("invalid_message", explain(exc, skip=_TAGS)) from None
+"""Types only the engine itself sends (the scheduler's time events)."""

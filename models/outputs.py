@@ -1,4 +1,4 @@
-"""Output messages (tier changes, rewards, notifications), dead-letter records and their ids.
+"""Output messages (tier changes, rewards, notifications) and their deterministic ids.
 
 Outputs use the input envelope; their ``id`` comes from ``derive_id`` over the cause, so a
 replay produces the same ids and downstream consumers can deduplicate.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import Field, JsonValue
 
 from models.values import Batch, DomainModel, Identifier, Name, NonNegativeInt, Timestamp
 
@@ -38,11 +38,6 @@ def derive_id(cause_id: str, kind: str, *parts: str | int) -> str:
     # Too long to read anyway: keep a recognisable prefix and make it unique with a hash.
     digest = hashlib.sha256(readable.encode("utf-8")).hexdigest()[:32]
     return f"{kind}:{digest}:{cause_id}"[:MAX_ID_LENGTH]
-
-
-def to_json(model: BaseModel) -> bytes:
-    """Serialise a message as the contract's JSON: money as strings, timestamps RFC 3339 UTC."""
-    return model.model_dump_json().encode("utf-8")
 
 
 class Cause(DomainModel):
@@ -156,40 +151,3 @@ OutputMessage = Annotated[
     Field(discriminator="type"),
 ]
 """Every message the rules emit."""
-
-
-class DeadLetter(DomainModel):
-    """A rejected input as written to loyalty.dead-letter; ``id`` is topic:partition:offset."""
-
-    id: Identifier
-    topic: str
-    partition: NonNegativeInt
-    offset: NonNegativeInt
-    key: str | None
-    value: str
-    error_code: str
-    error_message: str
-
-    @classmethod
-    def for_record(
-        cls,
-        *,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        error_code: str,
-        error_message: str,
-    ) -> DeadLetter:
-        """Build the record for a raw Kafka record; undecodable bytes are kept escaped."""
-        return cls(
-            id=f"{topic}:{partition}:{offset}",
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            key=None if key is None else key.decode("utf-8", errors="backslashreplace"),
-            value="" if value is None else value.decode("utf-8", errors="backslashreplace"),
-            error_code=error_code,
-            error_message=error_message,
-        )

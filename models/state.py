@@ -5,21 +5,23 @@ ledger (two different quantities: the spendable balance and the qualification me
 per-order records of exactly what each order earned (so refunds reverse recorded values, not
 today's rules), the tier and why the customer holds it, reward grants and the idempotency memory.
 
-Idempotency memory is bounded:
+Idempotency has no horizon, and the document stays bounded (docs/domain.md, "Idempotency"):
 
-* ``applied_ids`` keeps the last ``APPLIED_IDS_LIMIT`` message ids applied to this customer
-  (accepted or refused), oldest dropped first;
-* order messages are also deduplicated by business key for as long as the order record exists:
-  ``order.paid`` by ``order_id``, ``order.refunded`` by ``refund_id``, ``order.cancelled`` by the
-  order's ``cancelled`` flag, so they need no slot in the ring.
-
-A duplicate older than the ring and not an order message would be applied again; the worker's
-per-partition offsets (DESIGN.md invariant 1) cover redelivery, so only an upstream resend more
-than ``APPLIED_IDS_LIMIT`` messages later for the same customer escapes both.
+* ``applied_ids`` is a ring of the last ``APPLIED_IDS_LIMIT`` message ids applied to this
+  customer (accepted or refused), persisted in the document;
+* ``known_ids`` is transient (never persisted, never dumped): before ``decide`` the store fills
+  it with those of the batch's ids (``models.decide.applied_keys``) that it finds in its archive
+  of ids that fell off the ring (``Decision.forgotten_ids``, archived before the update);
+* ``has_applied`` asks both, so a resend is caught however long ago the first copy came;
+* order messages are also deduplicated by business key on the order record the message
+  references (the store loads archived records back by ``order_id``): ``order.paid`` by
+  ``order_id``, ``order.refunded`` by ``refund_id``, ``order.cancelled`` by the order's
+  ``cancelled`` flag.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -186,6 +188,9 @@ class CustomerState(_Frozen):
     rewards: tuple[RewardGrant, ...] = ()
 
     applied_ids: tuple[str, ...] = ()
+    """The most recent applied message ids, oldest first (a ring of ``APPLIED_IDS_LIMIT``)."""
+    known_ids: frozenset[str] = Field(default=frozenset(), exclude=True)
+    """Ids of this batch the store found in its id archive; transient, never persisted."""
     version: int = 0
 
     @property
@@ -234,18 +239,35 @@ class CustomerState(_Frozen):
         """Whether the current tier is protected from automatic downgrade at ``at``."""
         return self.tier_held and (self.tier_hold_until is None or at < self.tier_hold_until)
 
-    def has_applied(self, message_id: str) -> bool:
-        """Whether this message id is in the bounded memory of applied ids."""
-        return message_id in self.applied_ids
+    def has_applied(self, key: str) -> bool:
+        """Whether this id was applied: in the recent ring or found in the store's archive."""
+        return key in self.known_ids or key in self.applied_ids
+
+    def with_known_ids(self, ids: Iterable[str]) -> CustomerState:
+        """Return the state told which of a batch's ids the store's archive holds."""
+        return self.model_copy(update={"known_ids": frozenset(ids)})
 
     def grant(self, grant_id: str) -> RewardGrant | None:
         """The grant with this id, if the customer has it."""
         return next((g for g in self.rewards if g.grant_id == grant_id), None)
 
-    def remember(self, message_id: str) -> CustomerState:
-        """Return the state with this message id remembered and the version bumped."""
-        ids = (*self.applied_ids, message_id)[-APPLIED_IDS_LIMIT:]
-        return self.model_copy(update={"applied_ids": ids, "version": self.version + 1})
+    def remember(self, *keys: str) -> tuple[CustomerState, tuple[str, ...]]:
+        """Return the state with these ids remembered (version bumped) and the ids forgotten.
+
+        The forgotten ones fell off the ring; the store archives them before it writes the
+        state, and they are also kept in ``known_ids`` so the rest of the batch still sees them.
+        """
+        ring = (*self.applied_ids, *(k for k in dict.fromkeys(keys) if k not in self.applied_ids))
+        cut = max(0, len(ring) - APPLIED_IDS_LIMIT)
+        forgotten = ring[:cut]
+        state = self.model_copy(
+            update={
+                "applied_ids": ring[cut:],
+                "known_ids": self.known_ids | frozenset(forgotten) if forgotten else self.known_ids,
+                "version": self.version + 1,
+            }
+        )
+        return state, forgotten
 
     def public_view(self) -> dict[str, Any]:
         """The read-interface fields of the contract (activity comes from the activity store)."""

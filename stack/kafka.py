@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from settings import Settings
 from stack.process import ServiceStatus, StackError, port_open, read_pid, spawn, stop
-from topics.admin import TopicLayoutError, ensure_topics
+from topics.admin import TopicLayoutError, ensure_namespace_topics
 
 T = TypeVar("T")
 
@@ -268,9 +268,9 @@ class KafkaService:
 
     def _ensure_topics(self) -> None:
         """Create the contract's topics (idempotent), turning layout errors into StackError."""
-        partitions = self.settings.topic_partitions
+        partitions, namespace = self.settings.topic_partitions, self.settings.topic_namespace
         try:
-            _run_async(lambda: ensure_topics(self.bootstrap, partitions))
+            _run_async(lambda: ensure_namespace_topics(self.bootstrap, partitions, namespace))
         except TopicLayoutError as exc:
             raise StackError(str(exc)) from None
 

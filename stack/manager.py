@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from settings import Settings
+from stack.keys import ensure_reward_code_key
 from stack.process import ServiceStatus
 from stack.services import all_services
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
     """Install and start every service (idempotent); return once all of them answer."""
+    ensure_reward_code_key(settings)
     services = all_services(settings)
     for service in services:
         service.install()

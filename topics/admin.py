@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from topics.names import ALL_TOPICS, INPUT_TOPICS
+from topics.names import ALL_TOPICS, INPUT_TOPICS, Topics
 
 # Kafka error codes that mean "fine, it is already there" for CreateTopics.
 _TOPIC_ALREADY_EXISTS = 36
@@ -18,14 +18,10 @@ class TopicLayoutError(Exception):
 
 async def _partition_counts(admin: Any) -> dict[str, int]:
     """Return {topic: partition count} for every topic the cluster knows."""
-    # All-topics metadata on purpose: naming topics could auto-create them with the broker's
-    # default partition count, which would hide a missing topic behind a wrong layout.
-    metadata = await admin._get_cluster_metadata(topics=None)
-    return {
-        t["topic"]: len(t["partitions"])
-        for t in metadata.to_object()["topics"]
-        if t["error_code"] == 0
-    }
+    # All topics (describe_topics(None)) on purpose: naming topics could auto-create them with
+    # the broker's default partition count, which would hide a missing topic behind a wrong layout.
+    described = await admin.describe_topics(None)
+    return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
 
 
 def _check_counts(counts: dict[str, int], partitions: int, strict: Iterable[str]) -> None:
@@ -92,3 +88,13 @@ async def ensure_topics(
         ) from None
     finally:
         await admin.close()
+
+
+async def ensure_namespace_topics(
+    bootstrap: str, partitions: int, namespace: str = "", *, within: float = 30.0
+) -> list[str]:
+    """Create the contract's topics under ``namespace``; return the names created."""
+    names = Topics(namespace)
+    return await ensure_topics(
+        bootstrap, partitions, topics=names.all, same_count=names.inputs, within=within
+    )

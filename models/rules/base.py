@@ -7,7 +7,7 @@ activity entry appended, so rules compose without mutation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -57,12 +57,15 @@ class Duplicate(DomainModel):
 class Context:
     """Everything about one message the rules need besides the state, plus ``now``.
 
+    ``code_key`` is the secret reward codes are derived from; it never leaves the rules.
+
     ``at`` is the business time (the message's ``occurred_at``, or the due time of a time
     event); it dates everything stored, so replaying history rebuilds the same state. ``now`` is
     only the processing time stamped on output envelopes.
     """
 
     program: Program
+    code_key: str = field(repr=False)
     now: datetime
     at: datetime
     cause: Cause

@@ -16,8 +16,8 @@ from settings import Settings
 from stack.kafka import KafkaService
 from stack.process import StackError, read_pid
 from tests.integration.waiting import eventually
-from topics.admin import TopicLayoutError, ensure_topics
-from topics.names import ALL_TOPICS
+from topics.admin import TopicLayoutError, ensure_namespace_topics, ensure_topics
+from topics.names import ALL_TOPICS, Topics
 
 pytestmark = pytest.mark.integration
 
@@ -91,6 +91,20 @@ async def test_ensure_topics_refuses_input_topic_with_other_partition_count(
     assert created == [good]
     assert (await partition_counts(admin))[good] == 3
     await admin.delete_topics([good, bad])
+
+
+async def test_namespace_topics_are_created_apart(
+    kafka: Settings, admin: AIOKafkaAdminClient, unique: str
+) -> None:
+    names = Topics(f"ns-{unique}.")
+    created = await ensure_namespace_topics(kafka.kafka_bootstrap, 2, names.namespace)
+    assert sorted(created) == sorted(names.all)
+    counts = await partition_counts(admin)
+    assert {t: counts[t] for t in names.all} == dict.fromkeys(names.all, 2)
+    assert await ensure_namespace_topics(kafka.kafka_bootstrap, 2, names.namespace) == []
+    with pytest.raises(TopicLayoutError, match="partitions"):
+        await ensure_namespace_topics(kafka.kafka_bootstrap, 3, names.namespace)
+    await admin.delete_topics(list(names.all))
 
 
 async def _has_topic(admin: AIOKafkaAdminClient, topic: str) -> bool:

@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.decide import Decision, decide
-from models.messages import InputMessage, parse_message
+from models.messages import InputMessage
 from models.program import Program, parse_program
 from models.state import CustomerState
+from topics.codec import parse_message
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)  # processing time: only stamps output envelopes
 CUSTOMER = "c-1"
+CODE_KEY = "unit-test-reward-code-key"  # the secret reward codes are derived from
 
 BASE_PROGRAM: dict[str, Any] = {
     "currency": "EUR",
@@ -114,7 +116,7 @@ def run(
     """Apply messages in order; return the final state and every decision."""
     decisions = []
     for message in messages:
-        decision = decide(state, message, program, NOW)
+        decision = decide(state, message, program, NOW, code_key=CODE_KEY)
         decisions.append(decision)
         state = decision.state
     return state, decisions
@@ -130,7 +132,7 @@ def joined(*messages: InputMessage, program: Program = PROGRAM) -> CustomerState
 def apply(
     state: CustomerState | None, message: InputMessage, program: Program = PROGRAM
 ) -> Decision:
-    return decide(state, message, program, NOW)
+    return decide(state, message, program, NOW, code_key=CODE_KEY)
 
 
 def kinds(decision: Decision) -> list[str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import typing
 
 from models.decide import _RULES
-from models.messages import INPUT_TYPES, CustomerUpserted, InputMessage
+from models.messages import CustomerUpserted, InputMessage
 from tests.unit.factories import NOW, apply, joined, msg
+from topics.codec import INPUT_TYPES
 
 
 def test_every_input_type_has_exactly_one_rule() -> None:

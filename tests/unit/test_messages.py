@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.messages import (
-    INPUT_TYPES,
     AdjustPoints,
     AdjustStamps,
     AfterFieldDateExpiry,
@@ -20,14 +19,12 @@ from models.messages import (
     ChangeTier,
     CustomerRemoved,
     CustomerUpserted,
-    DeadLetter,
     DurationExpiry,
     DurationFromFieldExpiry,
     ExpirePoints,
     ExpireTier,
     FixedDateExpiry,
     ManageTier,
-    MessageError,
     OrderCancelled,
     OrderPaid,
     OrderRefunded,
@@ -36,9 +33,8 @@ from models.messages import (
     TierChanged,
     TierChangedData,
     derive_id,
-    parse_message,
-    to_json,
 )
+from topics.codec import INPUT_TYPES, MessageError, parse_message, to_json
 
 ENVELOPE = {"id": "evt-1", "customer_id": "cust-1", "occurred_at": "2025-03-01T12:00:00+02:00"}
 ORDER = {
@@ -432,21 +428,6 @@ def test_output_serialisation_matches_the_contract() -> None:
     assert out["data"]["from_tier"] is None
     assert out["data"]["entry_rewards_granted"] == ["evt-1:reward.granted:welcome-gold"]
     assert out["source"] == "loyalty"
-
-
-def test_dead_letter_keeps_undecodable_bytes() -> None:
-    record = DeadLetter.for_record(
-        topic="loyalty.orders",
-        partition=2,
-        offset=17,
-        key=b"cust-1",
-        value=b"\xff{",
-        error_code="invalid_encoding",
-        error_message="message is not UTF-8",
-    )
-    assert record.id == "loyalty.orders:2:17"
-    assert record.value == "\\xff{"
-    assert json.loads(to_json(record))["offset"] == 17
 
 
 @given(

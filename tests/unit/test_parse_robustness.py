@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.messages import INPUT_TYPES, MessageError, parse_message
+from topics.codec import INPUT_TYPES, MessageError, parse_message
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.decide import decide
-from models.messages import InputMessage, parse_message
+from models.messages import InputMessage
 from models.program import Program
 from models.state import CustomerState
-from tests.unit.factories import CUSTOMER, NOW, PROGRAM, T0, make_program
+from tests.unit.factories import CODE_KEY, CUSTOMER, NOW, PROGRAM, T0, make_program
 from tests.unit.reference_model import RefCustomer
+from topics.codec import parse_message
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -115,7 +116,7 @@ def to_messages(history: list[Op]) -> list[InputMessage]:
 def replay(messages: list[InputMessage]) -> CustomerState:
     state: CustomerState | None = None
     for message in messages:
-        state = decide(state, message, PROGRAM, NOW).state
+        state = decide(state, message, PROGRAM, NOW, code_key=CODE_KEY).state
     assert state is not None
     return state
 
@@ -138,7 +139,7 @@ def check_invariants(state: CustomerState) -> None:
 def test_balances_never_negative_and_ledgers_add_up(history: list[Op]) -> None:
     state: CustomerState | None = None
     for message in to_messages(history):
-        state = decide(state, message, PROGRAM, NOW).state
+        state = decide(state, message, PROGRAM, NOW, code_key=CODE_KEY).state
         assert state is not None
         check_invariants(state)
 
@@ -150,7 +151,7 @@ def test_points_earned_is_what_orders_kept_plus_adjustments(history: list[Op]) -
     state: CustomerState | None = None
     adjusted = 0
     for message in messages:
-        decision = decide(state, message, PROGRAM, NOW)
+        decision = decide(state, message, PROGRAM, NOW, code_key=CODE_KEY)
         if message.type == "points.adjust" and decision.rejection is None:
             adjusted += message.data.delta
         state = decision.state
@@ -174,7 +175,7 @@ def test_applying_any_message_twice_equals_applying_it_once(history: list[Op], d
         doubled.append(data.draw(st.sampled_from(messages), label="late repeat"))
     state: CustomerState | None = None
     for message in doubled:
-        decision = decide(state, message, PROGRAM, NOW)
+        decision = decide(state, message, PROGRAM, NOW, code_key=CODE_KEY)
         if state is not None and state.has_applied(message.id):
             assert decision.duplicate
             assert decision.outputs == ()
@@ -203,7 +204,7 @@ def test_a_full_refund_leaves_no_points_from_that_order(history: list[Op], pick:
             "data": {"order_id": record.order_id, "refund_id": "final"},
         }
     )
-    after = decide(before, refund, PROGRAM, NOW).state
+    after = decide(before, refund, PROGRAM, NOW, code_key=CODE_KEY).state
     assert after is not None
     final = after.order(record.order_id)
     assert final is not None
@@ -222,7 +223,7 @@ def test_state_matches_the_reference_model(history: list[Op]) -> None:
     model = RefCustomer()
     state: CustomerState | None = None
     for message in messages:
-        state = decide(state, message, PROGRAM, NOW).state
+        state = decide(state, message, PROGRAM, NOW, code_key=CODE_KEY).state
         if message.type == "order.paid":
             coffees = sum(item.quantity for item in message.data.items)
             model.order_paid(message.id, message.data.order_id, message.data.total, coffees)
@@ -317,7 +318,7 @@ def rich_histories(draw: st.DrawFn) -> list[InputMessage]:
 def test_invariants_hold_with_tier_commands_and_time_events(messages, program) -> None:
     state: CustomerState | None = None
     for message in messages:
-        decision = decide(state, message, program, NOW)
+        decision = decide(state, message, program, NOW, code_key=CODE_KEY)
         assert decision.state is not None
         check_invariants(decision.state)
         ids = [o.id for o in decision.outputs] + [a.activity_id for a in decision.activity]
@@ -338,10 +339,10 @@ def test_redelivery_is_a_no_op_with_tier_commands_and_time_events(messages, prog
     once: CustomerState | None = None
     twice: CustomerState | None = None
     for message in messages:
-        once = decide(once, message, program, NOW).state
-        twice = decide(twice, message, program, NOW).state
+        once = decide(once, message, program, NOW, code_key=CODE_KEY).state
+        twice = decide(twice, message, program, NOW, code_key=CODE_KEY).state
         if data.draw(st.booleans(), label=f"repeat {message.id}"):
-            repeat = decide(twice, message, program, NOW)
+            repeat = decide(twice, message, program, NOW, code_key=CODE_KEY)
             assert repeat.duplicate
             twice = repeat.state
     assert once == twice
@@ -370,10 +371,10 @@ def _with_scheduled_time_events(
                     "data": {"due_at": due.isoformat()},
                 }
             )
-            decision = decide(state, event, program, NOW)
+            decision = decide(state, event, program, NOW, code_key=CODE_KEY)
             changes += [o for o in decision.outputs if o.type == "tier.changed"]
             state = decision.state
-        decision = decide(state, message, program, NOW)
+        decision = decide(state, message, program, NOW, code_key=CODE_KEY)
         changes += [o for o in decision.outputs if o.type == "tier.changed"]
         state = decision.state
     assert state is not None
@@ -387,7 +388,7 @@ def test_scheduled_time_events_change_tiers_as_later_messages_would(messages, pr
     state: CustomerState | None = None
     changes: list[Any] = []
     for message in messages:
-        decision = decide(state, message, program, NOW)
+        decision = decide(state, message, program, NOW, code_key=CODE_KEY)
         changes += [o for o in decision.outputs if o.type == "tier.changed"]
         state = decision.state
     assert state is not None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from models.state import APPLIED_IDS_LIMIT
 from tests.unit.factories import apply, joined, kinds, msg, order, run, upsert
 
 
@@ -110,14 +109,3 @@ def test_refusals_are_remembered_so_a_redelivery_is_a_duplicate() -> None:
     first = apply(state, message)
     assert first.rejection is not None
     assert apply(first.state, message).duplicate
-
-
-def test_applied_ids_memory_is_bounded() -> None:
-    state = joined()
-    for n in range(APPLIED_IDS_LIMIT + 10):
-        decision = apply(state, msg("stamps.adjust", {"delta": 1}, id=f"s-{n}"))
-        assert decision.state is not None
-        state = decision.state
-    assert len(state.applied_ids) == APPLIED_IDS_LIMIT
-    assert state.has_applied(f"s-{APPLIED_IDS_LIMIT + 9}")
-    assert not state.has_applied("s-0")

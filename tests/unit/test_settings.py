@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 
 from settings import SettingsError, load_settings
+from stack.keys import ensure_reward_code_key
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("KAFKA_BOOTSTRAP", "MONGO_URI", "KAFKA_PORT", "MONGO_PORT", "SMTP_PORT"):
+    for name in (
+        "KAFKA_BOOTSTRAP",
+        "MONGO_URI",
+        "KAFKA_PORT",
+        "MONGO_PORT",
+        "SMTP_PORT",
+        "REWARD_CODE_KEY",
+        "MAX_FUTURE_SKEW",
+    ):
         monkeypatch.delenv(f"LOYALTY_{name}", raising=False)
 
 
@@ -47,3 +59,62 @@ def test_invalid_setting_names_the_variable(
     with pytest.raises(SettingsError, match=variable) as excinfo:
         load_settings()
     assert value in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "skew"), [("PT2H", timedelta(hours=2)), ("90", timedelta(0, 90))]
+)
+def test_max_future_skew_takes_seconds_or_iso_durations(
+    monkeypatch: pytest.MonkeyPatch, value: str, skew: timedelta
+) -> None:
+    monkeypatch.setenv("LOYALTY_MAX_FUTURE_SKEW", value)
+    assert load_settings().max_future_skew == skew
+    monkeypatch.delenv("LOYALTY_MAX_FUTURE_SKEW")
+    assert load_settings().max_future_skew == timedelta(hours=1)
+
+
+def test_a_negative_skew_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOYALTY_MAX_FUTURE_SKEW", "-60")
+    with pytest.raises(SettingsError, match="LOYALTY_MAX_FUTURE_SKEW"):
+        load_settings()
+
+
+def test_a_short_reward_code_key_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOYALTY_REWARD_CODE_KEY", "hunter2")
+    with pytest.raises(SettingsError, match="LOYALTY_REWARD_CODE_KEY") as excinfo:
+        load_settings()
+    assert "hunter2" not in str(excinfo.value)
+
+
+def test_the_reward_code_key_setting_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LOYALTY_STACK_DIR", str(tmp_path))
+    monkeypatch.setenv("LOYALTY_REWARD_CODE_KEY", "k" * 40)
+    ensure_reward_code_key(load_settings())
+    assert load_settings().code_key() == "k" * 40
+    assert "k" * 40 not in repr(load_settings())
+
+
+def test_without_the_setting_the_local_stack_key_is_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LOYALTY_STACK_DIR", str(tmp_path / "stack"))
+    settings = load_settings()
+    with pytest.raises(SettingsError, match="loyalty stack up"):
+        settings.code_key()
+    path = ensure_reward_code_key(settings)  # what `loyalty stack up` does
+    key = settings.code_key()  # read when asked: settings loaded before the key still find it
+    assert len(key) >= 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    ensure_reward_code_key(settings)
+    assert settings.code_key() == key  # never rotated: existing grants keep their codes
+
+
+def test_topic_namespace_defaults_empty_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().topic_namespace == ""
+    monkeypatch.setenv("LOYALTY_TOPIC_NAMESPACE", "shop-a.")
+    assert load_settings().topic_namespace == "shop-a."
+    monkeypatch.setenv("LOYALTY_TOPIC_NAMESPACE", "shop a")
+    with pytest.raises(SettingsError, match="LOYALTY_TOPIC_NAMESPACE"):
+        load_settings()

@@ -1,0 +1,81 @@
+"""Dead-letter records keep every byte; outputs go to their family's topic; namespaces prefix."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from topics.codec import to_json
+from topics.names import ALL_TOPICS, INPUT_TOPICS, Topics
+from topics.routing import DeadLetter, output_topic
+
+
+def _record(value: bytes | None, key: bytes | None = b"cust-1") -> DeadLetter:
+    return DeadLetter.for_record(
+        topic="loyalty.orders",
+        partition=2,
+        offset=17,
+        key=key,
+        value=value,
+        error_code="invalid_encoding",
+        error_message="message is not UTF-8",
+    )
+
+
+def test_dead_letter_of_utf8_value_keeps_the_text() -> None:
+    record = _record(b'{"type": "order.paid", "note": "caf\xc3\xa9"')
+    assert record.id == "loyalty.orders:2:17"
+    assert record.value == '{"type": "order.paid", "note": "café"'
+    assert record.value_encoding is None
+    out = json.loads(to_json(record))
+    assert out["offset"] == 17
+    assert out["key"] == "cust-1"
+    assert out["value_encoding"] is None
+
+
+def test_dead_letter_of_non_utf8_value_is_base64_and_round_trips() -> None:
+    raw = b"\xff{\x00\xfe"
+    record = _record(raw)
+    assert record.value_encoding == "base64"
+    assert base64.b64decode(record.value) == raw
+    assert DeadLetter.model_validate_json(to_json(record)).raw_value() == raw
+
+
+def test_dead_letter_without_value_or_key() -> None:
+    record = _record(None, key=None)
+    assert (record.value, record.key, record.value_encoding) == ("", None, None)
+
+
+@pytest.mark.parametrize(
+    ("kind", "topic"),
+    [
+        ("tier.changed", "loyalty.tier-changes"),
+        ("reward.granted", "loyalty.rewards"),
+        ("reward.used", "loyalty.rewards"),
+        ("notification.requested", "loyalty.notifications"),
+    ],
+)
+def test_outputs_go_to_their_family_topic(kind: str, topic: str) -> None:
+    assert output_topic(kind, Topics()) == topic
+    assert output_topic(kind, Topics("t1.")) == "t1." + topic
+
+
+def test_unknown_output_family_is_refused() -> None:
+    with pytest.raises(ValueError, match="no output topic"):
+        output_topic("order.paid", Topics())
+
+
+def test_namespace_prefixes_every_topic_and_inverts() -> None:
+    names = Topics("test-42.")
+    assert names.all == tuple("test-42." + t for t in ALL_TOPICS)
+    assert names.inputs == tuple("test-42." + t for t in INPUT_TOPICS)
+    assert names.contract_name(names.orders) == "loyalty.orders"
+    assert Topics().all == ALL_TOPICS
+
+
+@pytest.mark.parametrize("namespace", ["a b", "x/", "ü", "x" * 101])
+def test_namespace_must_fit_a_topic_name(namespace: str) -> None:
+    with pytest.raises(ValueError, match="namespace"):
+        Topics(namespace)
