@@ -29,7 +29,7 @@ from models.state import CustomerState
 from settings import Settings
 from stack.mongo import MongoService
 from stack.process import port_open, read_pid, wait_for
-from tests.integration.pipeline_load import Load, Published, comparable
+from tests.integration.pipeline_load import CODE_KEY, Load, Published, comparable
 from tests.integration.waiting import eventually
 from topics import names
 from topics.admin import ensure_topics
@@ -74,6 +74,7 @@ class Pipeline:
             "LOYALTY_PROGRAM_FILE": str(self.program_file.resolve()),
             "LOYALTY_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
             "LOYALTY_WEB_PORT": str(web_port),
+            "LOYALTY_REWARD_CODE_KEY": CODE_KEY,
             "LOYALTY_LOG_LEVEL": "INFO",
         }
 

@@ -23,20 +23,16 @@ from decimal import Decimal
 from typing import Any
 
 from models.decide import decide
-from models.messages import parse_message
-from models.outputs import (
-    NotificationRequested,
-    OutputMessage,
-    RewardGranted,
-    RewardRedeemed,
-    RewardRevoked,
-    TierChanged,
-)
+from models.outputs import OutputMessage
 from models.program import Program
 from models.state import CustomerState
 from topics import names
+from topics.codec import parse_message
 
 Envelope = dict[str, Any]
+
+CODE_KEY = "fault-tolerance-tests-reward-code-key-0123456789"
+"""The reward code key the oracle and the workers under test share (codes must match)."""
 
 PROFILES = ("orders", "adjustments", "tiers", "lifecycle")
 PROFILE_WEIGHTS = (4, 3, 2, 1)
@@ -77,21 +73,23 @@ class Load:
 
 
 def output_topic(output: OutputMessage) -> str:
-    """Return the contract topic an output message is published on."""
-    if isinstance(output, TierChanged):
-        return names.TIER_CHANGES
-    if isinstance(output, RewardGranted | RewardRedeemed | RewardRevoked):
-        return names.REWARDS
-    if isinstance(output, NotificationRequested):
-        return names.NOTIFICATIONS
-    raise TypeError(f"no output topic for {type(output).__name__}")
+    """Return the contract topic an output message is published on (by its type's family)."""
+    family = output.type.split(".", 1)[0]
+    return {
+        "tier": names.TIER_CHANGES,
+        "reward": names.REWARDS,
+        "notification": names.NOTIFICATIONS,
+    }[family]
 
 
 def comparable(state: CustomerState) -> dict[str, Any]:
     """Return the parts of a state that must be equal after any correct run."""
     # ``version`` counts applied (non-duplicate) messages, so a message applied twice or
     # dropped shows there even when the balances happen to agree.
-    rewards = sorted((g.grant_id, g.reward_id, g.status, g.origin) for g in state.rewards)
+    rewards = sorted(
+        (g.grant_id, g.reward_id, g.status, g.origin, getattr(g, "code", None))
+        for g in state.rewards
+    )
     return {
         "status": state.status,
         "email": state.email,
@@ -122,7 +120,13 @@ class _Oracle:
 
     def apply(self, envelope: Envelope) -> None:
         message = parse_message(envelope)
-        decision = decide(self.states.get(message.customer_id), message, self.program, self.now)
+        decision = decide(
+            self.states.get(message.customer_id),
+            message,
+            self.program,
+            self.now,
+            code_key=CODE_KEY,
+        )
         if decision.state is not None:
             self.states[message.customer_id] = decision.state
         for output in decision.outputs:
