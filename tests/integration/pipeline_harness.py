@@ -13,29 +13,26 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import SecretStr
 
 from bootstrap import kafka_consumer, kafka_producer, mongo_client
 from models.state import CustomerState
 from settings import Settings
 from stack.mongo import MongoService
 from stack.process import port_open, read_pid, wait_for
+from stack.worker import START_TIMEOUT, WorkerError, WorkerProcess
 from tests.integration.pipeline_load import CODE_KEY, Load, Published, comparable
 from tests.integration.waiting import eventually
 from topics import names
 from topics.admin import ensure_topics
-
-LOYALTY = Path(sys.executable).parent / "loyalty"
-WORKER_START_SECONDS = 90.0
 
 
 def free_port() -> int:
@@ -52,31 +49,39 @@ def topic(namespace: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """One test's isolated world: its namespace, database and the settings to reach them."""
+    """One test's isolated world: the settings of its namespace, database and code key."""
 
     settings: Settings
-    namespace: str
-    database: str
-    program_file: Path
+
+    @classmethod
+    def isolated(cls, settings: Settings, unique: str, **overrides: Any) -> Pipeline:
+        """Return a pipeline with its own topic namespace and database."""
+        return cls(
+            settings.model_copy(
+                update={
+                    "topic_namespace": f"ft{unique}.",
+                    "mongo_database": f"ft_{unique}",
+                    "reward_code_key": SecretStr(CODE_KEY),
+                    "program_file": settings.program_file.resolve(),
+                    **overrides,
+                }
+            )
+        )
 
     @property
-    def mongo_uri(self) -> str:
-        """The MongoDB connection string the workers of this pipeline use."""
-        return self.settings.mongo_uri
+    def namespace(self) -> str:
+        """The prefix of this pipeline's topics."""
+        return self.settings.topic_namespace
 
-    def env(self, web_port: int) -> dict[str, str]:
-        """Return the LOYALTY_* variables of a worker process of this pipeline."""
-        return {
-            "LOYALTY_TOPIC_NAMESPACE": self.namespace,
-            "LOYALTY_MONGO_DATABASE": self.database,
-            "LOYALTY_MONGO_URI": self.mongo_uri,
-            "LOYALTY_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
-            "LOYALTY_PROGRAM_FILE": str(self.program_file.resolve()),
-            "LOYALTY_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
-            "LOYALTY_WEB_PORT": str(web_port),
-            "LOYALTY_REWARD_CODE_KEY": CODE_KEY,
-            "LOYALTY_LOG_LEVEL": "INFO",
-        }
+    @property
+    def database(self) -> str:
+        """The MongoDB database of this pipeline."""
+        return self.settings.mongo_database
+
+    def worker(self, workdir: Path, name: str = "worker") -> Worker:
+        """Return a worker process of this pipeline on its own web port (not started)."""
+        settings = self.settings.model_copy(update={"web_port": free_port()})
+        return Worker(settings, log_file=workdir / f"{name}.log", workdir=workdir, name=name)
 
     async def create_topics(self) -> None:
         """Create the namespace's input and output topics before anything is produced."""
@@ -104,126 +109,46 @@ class Pipeline:
         """Load the stored state of these customers (absent ones are missing from the result)."""
         client = mongo_client(self.settings)
         try:
-            # The worker's store keeps one customer per document in `customers`; extra fields
-            # (outbox, offsets) are ignored by CustomerState.
             collection = client[self.database]["customers"]
             wanted = list(customer_ids)
             found: dict[str, CustomerState] = {}
             for start in range(0, len(wanted), 100):
                 cursor = collection.find({"_id": {"$in": wanted[start : start + 100]}})
                 async for doc in cursor:
-                    state = CustomerState.model_validate(doc)
+                    state = CustomerState.model_validate(doc["state"])
                     found[state.customer_id] = state
             return found
         finally:
             await client.close()
 
 
-@dataclass
-class Worker:
-    """One `loyalty worker` process of a pipeline, started and stopped by its PID."""
+class Worker(WorkerProcess):
+    """A worker process of a test, with a name for its failure messages."""
 
-    pipeline: Pipeline
-    workdir: Path
-    name: str = "worker"
-    web_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
+    def __init__(self, settings: Settings, *, log_file: Path, workdir: Path, name: str) -> None:
+        super().__init__(settings, log_file=log_file, workdir=workdir)
+        self.name = name
 
-    @property
-    def log_file(self) -> Path:
-        """Where the process's output goes (all its runs, appended)."""
-        return self.workdir / f"{self.name}.log"
+    def describe(self) -> str:
+        """The end of the log, headed by the worker's name."""
+        return f"--- {self.name} ({self.log_file}) ---\n{self.tail(40)}"
 
-    def start(self) -> None:
-        """Start the process in its own session and working directory."""
-        assert self.process is None or self.process.poll() is not None, "already running"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.starts += 1
-        with self.log_file.open("ab") as log:
-            log.write(f"--- start {self.starts} ---\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [str(LOYALTY), "worker"],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self.workdir,
-                env={**os.environ, **self.pipeline.env(self.web_port)},
-            )
-
-    @property
-    def running(self) -> bool:
-        """Whether the process is alive."""
-        return self.process is not None and self.process.poll() is None
-
-    def tail(self, lines: int = 40) -> str:
-        """The end of the process log, for failure messages."""
+    async def ready(self, within: float = START_TIMEOUT) -> None:
+        """Wait until /health says ready; fail the test if the process dies or hangs."""
         try:
-            text = self.log_file.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return f"--- {self.log_file} ---\n" + "\n".join(text.splitlines()[-lines:])
+            await self.wait_ready(within)
+        except WorkerError as exc:
+            pytest.fail(f"{self.name}: {exc}")
 
-    async def health(self) -> int | None:
-        """Return the status of GET /health, or None when nothing answers."""
-        url = f"http://127.0.0.1:{self.web_port}/health"
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session,
-                session.get(url) as response,
-            ):
-                return response.status
-        except (aiohttp.ClientError, TimeoutError):
-            return None
-
-    async def wait_ready(self, within: float = WORKER_START_SECONDS) -> None:
-        """Wait until /health says ready; fail at once if the process died."""
-
-        async def ready() -> bool:
-            if not self.running:
-                raise AssertionError(f"{self.name} exited while starting\n{self.tail()}")
-            return await self.health() == 200
-
-        await eventually(ready, within=within, what=f"{self.name} to be ready", detail=self.tail)
-
-    async def wait_unready(self, within: float = 60.0) -> None:
+    async def unready(self, within: float = 60.0) -> None:
         """Wait until /health no longer says ready (a dependency is down)."""
 
-        async def unready() -> bool:
-            return await self.health() != 200
+        async def down() -> bool:
+            return await asyncio.to_thread(self.health) != 200
 
         await eventually(
-            unready, within=within, what=f"{self.name} /health to turn false", detail=self.tail
+            down, within=within, what=f"{self.name} /health to turn false", detail=self.describe
         )
-
-    def kill(self) -> None:
-        """SIGKILL the process (a crash: no batch finished, nothing flushed)."""
-        self._signal(signal.SIGKILL)
-        self._reap(10.0)
-
-    def stop(self, within: float = 60.0) -> None:
-        """SIGTERM the process and wait for it to exit (SIGKILL if it does not)."""
-        self._signal(signal.SIGTERM)
-        if not self._reap(within):
-            self._signal(signal.SIGKILL)
-            self._reap(10.0)
-
-    def _signal(self, signum: int) -> None:
-        if self.process is not None and self.process.poll() is None:
-            # The process leads its own session: signal its group (nothing else is in it).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signum)
-
-    def _reap(self, within: float) -> bool:
-        if self.process is None:
-            return True
-        try:
-            self.process.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
 
 
 @contextlib.contextmanager
@@ -391,7 +316,7 @@ async def wait_for_oracle(
         return not last
 
     def detail() -> str:
-        return summary(last) + "".join("\n" + w.tail(15) for w in workers)
+        return summary(last) + "".join("\n" + w.describe() for w in workers)
 
     await eventually(
         converged,

@@ -42,15 +42,6 @@ CUSTOMERS = 250
 CONVERGE_SECONDS = 240.0
 
 
-def _pipeline(settings: Settings, unique: str, **overrides: str) -> Pipeline:
-    return Pipeline(
-        settings=settings.model_copy(update=overrides) if overrides else settings,
-        namespace=f"ft{unique}.",
-        database=f"ft_{unique}",
-        program_file=settings.program_file.resolve(),
-    )
-
-
 def _load(settings: Settings, unique: str, seed: int) -> Load:
     return generate(
         load_program(settings.program_file), customers=CUSTOMERS, seed=seed, run_id=unique
@@ -65,7 +56,7 @@ async def _progress(reader: OutputReader, load: Load, share: float, worker: Work
         return reader.distinct >= wanted
 
     await eventually(
-        reached, within=120.0, what=f"{wanted} output ids (progress)", detail=worker.tail
+        reached, within=120.0, what=f"{wanted} output ids (progress)", detail=worker.describe
     )
 
 
@@ -98,16 +89,16 @@ def test_load_outcome_does_not_depend_on_the_order_between_topics() -> None:
 async def test_worker_killed_mid_stream_and_restarted(
     stack: Settings, unique: str, tmp_path: Path
 ) -> None:
-    pipeline = _pipeline(stack, unique)
+    pipeline = Pipeline.isolated(stack, unique)
     load = _load(stack, unique, seed=1)
     await pipeline.create_topics()
     half = len(load.stream) // 2
     await pipeline.publish(load.stream[:half])
-    worker = Worker(pipeline, tmp_path / "worker")
-    async with OutputReader(stack, pipeline.namespace).running() as reader:
+    worker = pipeline.worker(tmp_path / "worker")
+    async with OutputReader(pipeline.settings, pipeline.namespace).running() as reader:
         with workers_stopped(worker):
             worker.start()
-            await worker.wait_ready()
+            await worker.ready()
             await _progress(reader, load, 0.1, worker)
             publishing = asyncio.create_task(pipeline.publish(load.stream[half:]))
             worker.kill()
@@ -115,7 +106,7 @@ async def test_worker_killed_mid_stream_and_restarted(
             await publishing
             assert killed_at < load.output_count, "the crash must land mid-stream"
             worker.start()
-            await worker.wait_ready()
+            await worker.ready()
             await wait_for_oracle(pipeline, load, reader, within=CONVERGE_SECONDS, workers=[worker])
     assert reader.dead_letters == []
 
@@ -123,20 +114,20 @@ async def test_worker_killed_mid_stream_and_restarted(
 async def test_two_workers_share_partitions_and_one_leaves_mid_stream(
     stack: Settings, unique: str, tmp_path: Path
 ) -> None:
-    pipeline = _pipeline(stack, unique)
+    pipeline = Pipeline.isolated(stack, unique)
     load = _load(stack, unique, seed=2)
     await pipeline.create_topics()
     third = len(load.stream) // 3
-    first = Worker(pipeline, tmp_path / "first", name="first")
-    second = Worker(pipeline, tmp_path / "second", name="second")
-    async with OutputReader(stack, pipeline.namespace).running() as reader:
+    first = pipeline.worker(tmp_path / "first", "first")
+    second = pipeline.worker(tmp_path / "second", "second")
+    async with OutputReader(pipeline.settings, pipeline.namespace).running() as reader:
         with workers_stopped(first, second):
             first.start()
-            await first.wait_ready()
+            await first.ready()
             await pipeline.publish(load.stream[:third])
             await _progress(reader, load, 0.05, first)
             second.start()  # joins the group: the partitions are split between the two
-            await second.wait_ready()
+            await second.ready()
             await pipeline.publish(load.stream[third : 2 * third])
             await _progress(reader, load, 0.3, second)
             publishing = asyncio.create_task(pipeline.publish(load.stream[2 * third :]))
@@ -155,23 +146,23 @@ async def test_mongodb_stopped_mid_stream_and_started_again(
 ) -> None:
     load = _load(stack, unique, seed=3)
     with own_mongo(stack, tmp_path / "mongo") as mongo:
-        pipeline = _pipeline(stack, unique, mongo_uri=mongo.uri)
+        pipeline = Pipeline.isolated(stack, unique, mongo_uri=mongo.uri)
         await pipeline.create_topics()
         half = len(load.stream) // 2
-        worker = Worker(pipeline, tmp_path / "worker")
-        async with OutputReader(stack, pipeline.namespace).running() as reader:
+        worker = pipeline.worker(tmp_path / "worker")
+        async with OutputReader(pipeline.settings, pipeline.namespace).running() as reader:
             with workers_stopped(worker):
                 worker.start()
-                await worker.wait_ready()
+                await worker.ready()
                 await pipeline.publish(load.stream[:half])
                 await _progress(reader, load, 0.1, worker)
                 publishing = asyncio.create_task(pipeline.publish(load.stream[half:]))
                 crash(mongo)
                 await publishing
-                await worker.wait_unready()
+                await worker.unready()
                 assert worker.running, "a MongoDB outage must not stop the worker"
                 mongo.start()
-                await worker.wait_ready()
+                await worker.ready()
                 await wait_for_oracle(
                     pipeline, load, reader, within=CONVERGE_SECONDS, workers=[worker]
                 )
