@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     worker_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
     worker_batch_within: Annotated[float, Field(gt=0, le=60)] = 0.2
     """Seconds a batch waits to fill before it is processed anyway."""
-    park_timeout: timedelta = timedelta(days=7)
+    park_timeout: Duration = Field(default=timedelta(days=7), gt=timedelta(0))
     """How long a message for an unknown customer waits before it is refused."""
     scheduler_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
     """Seconds between scheduler runs (time events, parked messages, outbox backlog)."""
@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: Port = 6066
     api_token: str | None = None
+
+    # The store (docs/storage.md).
+    store_hot_orders: Annotated[int, Field(ge=1, le=100_000)] = 100
+    """Orders kept in the customer document; older ones move to the order archive."""
+    store_load_chunk: Annotated[int, Field(ge=1, le=10_000)] = 64
+    """Customer ids per ``$in`` query when a batch loads its customers."""
     log_level: str = "INFO"
     log_json: bool = False
     # The secret reward codes are derived from; unset: the local stack's generated key.

@@ -48,6 +48,7 @@ from models.values import (
 )
 
 Metric = Literal["points_earned", "amount_spent", "orders"]
+EntryRewardsPolicy = Literal["once", "every_entry"]
 Rounding = Literal["floor", "half_up", "half_even", "ceil"]
 _ROUNDING = {
     "floor": ROUND_FLOOR,
@@ -220,6 +221,9 @@ class Program(ConfigModel):
     rewards: tuple[Reward, ...] = ()
     groups: dict[Name, str] = Field(default_factory=dict)
     automations: tuple[Automation, ...] = ()
+    entry_rewards_per_tier: EntryRewardsPolicy = "once"
+    """``once``: a tier's entry rewards go to a customer once (re-entering grants none);
+    ``every_entry``: on every entry by an upward move."""
 
     @model_validator(mode="after")
     def _cross_check(self) -> Program:

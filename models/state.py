@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,8 +79,61 @@ class OrderLine(_Frozen):
     refunded_quantity: int = Field(default=0, ge=0)
 
 
+class TierSnapshot(_Frozen):
+    """The customer's tier fields at one moment; the names match ``CustomerState``'s."""
+
+    tier: str | None = None
+    tier_source: TierSource = "rules"
+    tier_since: datetime | None = None
+    tier_expires_at: datetime | None = None
+    tier_held: bool = False
+    tier_hold_until: datetime | None = None
+    qualify_since: datetime | None = None
+
+    @classmethod
+    def of(cls, state: CustomerState) -> TierSnapshot:
+        """Capture the tier fields of ``state``."""
+        return cls(**{name: getattr(state, name) for name in cls.model_fields})
+
+    def fields(self) -> dict[str, Any]:
+        """The fields to put back into a state (``step.update(**snapshot.fields())``)."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+class EntryGrantRef(_Frozen):
+    """An entry-reward grant an order triggered, and the tier whose entry issued it."""
+
+    tier: str
+    grant_id: str
+
+
+class OrderTriggers(_Frozen):
+    """What a paid order set off beyond its points and stamps, so a reversal can take it back.
+
+    Kept on the order record itself: reversing needs no other order (the store may have
+    archived them) and no scan of the history.
+    """
+
+    tier_before: TierSnapshot
+    """The tier fields just before the order moved the tier."""
+    tier_after: str | None
+    """The tier the order left the customer in (after the rules and any automation)."""
+    tier_reached: str | None = None
+    """The tier the rules moved the customer up to because of this order."""
+    automation_tier: str | None = None
+    """The tier an automation put the customer in because of this order (trial, temporary)."""
+    entry_grants: tuple[EntryGrantRef, ...] = ()
+
+
 class OrderRecord(_Frozen):
-    """What one order earned and how much of it has been reversed so far."""
+    """What one order earned and how much of it has been reversed so far.
+
+    Refunds are kept in two parts so that item refunds reverse exactly those items:
+    ``refunded_by_amount`` (refunds that named an amount) and each line's
+    ``refunded_quantity`` (refunds that named items). ``refunded_share`` combines them into
+    the exact share of the order that no longer stands; ``refunded_amount`` is that share in
+    money (what leaves the spend).
+    """
 
     order_id: str
     paid_at: datetime
@@ -90,21 +144,51 @@ class OrderRecord(_Frozen):
     stamps_earned: int = Field(ge=0)
     points_lot_id: str | None = None
     refunded_amount: Decimal = Decimal(0)
+    refunded_by_amount: Decimal = Decimal(0)
+    refunded_in_full: bool = False
     points_reversed: int = Field(default=0, ge=0)
     stamps_reversed: int = Field(default=0, ge=0)
     refund_ids: tuple[str, ...] = ()
     cancelled: bool = False
+    triggers: OrderTriggers | None = None
+
+    @property
+    def items_value(self) -> Decimal:
+        """The lines at their paid unit prices (before any order-level discount)."""
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
+
+    @property
+    def item_share_base(self) -> Decimal:
+        """What the items' prices are a share of: the total, or the items when they exceed it.
+
+        Items worth more than the total mean an order-level discount spread over the items in
+        proportion to their price (CONTRACT.md), so an item's share is its price over the
+        items' value; otherwise the rest of the total (shipping, tax) belongs to no item.
+        """
+        return max(self.items_value, self.total)
+
+    @property
+    def refunded_share(self) -> Fraction:
+        """The exact share of the order refunded so far, 0 to 1 (1: cancelled or in full)."""
+        if self.cancelled or self.refunded_in_full:
+            return Fraction(1)
+        if not self.refund_ids:
+            return Fraction(0)
+        if self.total <= 0:
+            # A free order has no amount to measure by: it is refunded in full with its items.
+            return Fraction(int(all(ln.refunded_quantity >= ln.quantity for ln in self.lines)))
+        by_items = sum(
+            (line.unit_price * line.refunded_quantity for line in self.lines), Decimal(0)
+        )
+        share = Fraction(self.refunded_by_amount) / Fraction(self.total) + Fraction(
+            by_items
+        ) / Fraction(self.item_share_base)
+        return min(share, Fraction(1))
 
     @property
     def fully_reversed(self) -> bool:
         """Whether the order no longer counts: cancelled or refunded in full."""
-        # A refund must exist: a free order (total 0) still counts until refunded or cancelled.
-        if self.cancelled:
-            return True
-        if not self.refund_ids or self.refunded_amount < self.total:
-            return False
-        # A free order has no amount to measure by: it is refunded in full when its items are.
-        return self.total > 0 or all(ln.refunded_quantity >= ln.quantity for ln in self.lines)
+        return self.refunded_share >= 1
 
     @property
     def net_amount(self) -> Decimal:
@@ -186,6 +270,12 @@ class CustomerState(_Frozen):
     """Next moment earlier activity leaves the qualification period and the tier may drop."""
 
     rewards: tuple[RewardGrant, ...] = ()
+    entry_rewards_received: tuple[str, ...] = ()
+    """Tiers whose entry rewards the customer holds (granted and not taken back with an order).
+
+    With the program's ``entry_rewards_per_tier: once`` a tier listed here grants no entry
+    rewards again, unless an admin asks for them explicitly.
+    """
 
     applied_ids: tuple[str, ...] = ()
     """The most recent applied message ids, oldest first (a ring of ``APPLIED_IDS_LIMIT``)."""
@@ -246,6 +336,10 @@ class CustomerState(_Frozen):
     def with_known_ids(self, ids: Iterable[str]) -> CustomerState:
         """Return the state told which of a batch's ids the store's archive holds."""
         return self.model_copy(update={"known_ids": frozenset(ids)})
+
+    def received_entry_rewards(self, tier: str) -> bool:
+        """Whether the customer already holds the entry rewards of this tier."""
+        return tier in self.entry_rewards_received
 
     def grant(self, grant_id: str) -> RewardGrant | None:
         """The grant with this id, if the customer has it."""

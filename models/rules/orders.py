@@ -11,7 +11,9 @@ the full reversed amount, dated to the order, so the tier sees the order shrink.
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, Decimal
+import math
+from decimal import Decimal
+from fractions import Fraction
 
 from models.messages import OrderCancelled, OrderPaid, OrderRefunded, RefundItem
 from models.program import Program
@@ -19,9 +21,10 @@ from models.rules import stamps, tiers
 from models.rules.base import Context, Duplicate, Rejection, Step
 from models.rules.periods import add_months
 from models.rules.points import add_lot, record_earned, take_points
+from models.rules.reversal import record_triggers, undo_triggers
 from models.rules.tier_commands import manage_tier
-from models.state import OrderLine, OrderRecord
-from models.values import format_decimal
+from models.state import OrderLine, OrderRecord, TierSnapshot
+from models.values import MONEY_MAX_DECIMALS, format_decimal
 
 
 def _multiplier(program: Program, tier: str | None) -> Decimal:
@@ -85,8 +88,11 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
     )
     if stamp_count:
         step = stamps.add_stamps(step, ctx, stamp_count)
+    before, rules_from = TierSnapshot.of(step.state), len(step.outputs)
     step = tiers.evaluate(step, ctx)
-    return _run_automations(step, message, ctx)
+    automations_from = len(step.outputs)
+    step = _run_automations(step, message, ctx)
+    return record_triggers(step, data.order_id, before, rules_from, automations_from)
 
 
 def _run_automations(step: Step, message: OrderPaid, ctx: Context) -> Step:
@@ -110,12 +116,29 @@ def _run_automations(step: Step, message: OrderPaid, ctx: Context) -> Step:
     return step
 
 
-def _floor_share(earned: int, refunded: Decimal, total: Decimal) -> int:
-    if total <= 0:
-        return 0  # a free order is reversed by its items, or in full (see _reverse)
-    if refunded >= total:
-        return earned
-    return int((earned * refunded / total).to_integral_value(rounding=ROUND_FLOOR))
+def _floor_share(earned: int, share: Fraction) -> int:
+    return earned if share >= 1 else math.floor(earned * share)
+
+
+def _money_refunded(record: OrderRecord) -> Decimal:
+    """The refunded share of the total in money, rounded down to the money precision."""
+    share = record.refunded_share
+    if share >= 1:
+        return record.total
+    return min(record.total, _floor_money(Fraction(record.total) * share, record.total))
+
+
+def _floor_money(exact: Fraction, like: Decimal) -> Decimal:
+    """An exact amount rounded down to the money precision, written with ``like``'s decimals.
+
+    Integer arithmetic, so no decimal context can round it; ``like`` (the order total) only
+    sets how it is written when it fits (40.00, not 40.0000).
+    """
+    units = math.floor(exact * 10**MONEY_MAX_DECIMALS)
+    money = Decimal(units).scaleb(-MONEY_MAX_DECIMALS)
+    places = Decimal(1).scaleb(min(0, int(like.as_tuple().exponent)))
+    tidy = money.quantize(places)
+    return tidy if tidy == money else money
 
 
 def refunded(step: Step, message: OrderRefunded, ctx: Context) -> Step | Rejection | Duplicate:
@@ -131,32 +154,30 @@ def refunded(step: Step, message: OrderRefunded, ctx: Context) -> Step | Rejecti
             code="nothing_to_refund",
             reason=f"order {data.order_id} is already refunded in full or cancelled",
         )
-    remaining = record.total - record.refunded_amount
-    lines = record.lines
+    update: dict[str, object] = {"refund_ids": (*record.refund_ids, data.refund_id)}
     if data.items is not None:
         priced = _refund_items(record, data.items)
         if isinstance(priced, Rejection):
             return priced
-        requested, lines = priced
+        requested, update["lines"] = priced
+    elif data.amount is not None:
+        requested = data.amount
+        left = record.total - record.refunded_amount
+        update["refunded_by_amount"] = record.refunded_by_amount + min(data.amount, left)
     else:
-        requested = remaining if data.amount is None else data.amount
-        if data.amount is None:
-            lines = tuple(
-                line.model_copy(update={"refunded_quantity": line.quantity}) for line in lines
-            )
-    amount = min(requested, remaining)
-    record = record.model_copy(
-        update={
-            "lines": lines,
-            "refunded_amount": record.refunded_amount + amount,
-            "refund_ids": (*record.refund_ids, data.refund_id),
-        }
-    )
+        requested = record.total - record.refunded_amount
+        update["refunded_in_full"] = True
+        update["lines"] = tuple(
+            line.model_copy(update={"refunded_quantity": line.quantity}) for line in record.lines
+        )
+    before = record.refunded_amount
+    record = record.model_copy(update=update)
+    record = record.model_copy(update={"refunded_amount": _money_refunded(record)})
     return _reverse(
         step,
         ctx,
         record,
-        amount,
+        record.refunded_amount - before,
         "order_refunded",
         refund_id=data.refund_id,
         amount_requested=format_decimal(requested),
@@ -166,12 +187,14 @@ def refunded(step: Step, message: OrderRefunded, ctx: Context) -> Step | Rejecti
 def _refund_items(
     record: OrderRecord, items: tuple[RefundItem, ...]
 ) -> tuple[Decimal, tuple[OrderLine, ...]] | Rejection:
-    """Price refunded items at their paid unit price, capped at what is left of each line.
+    """Mark refunded units on the lines, capped at what is left of each line.
 
-    An sku on several lines (say, two prices) is refunded from its first line with units left.
+    Returns what the units were paid after the order's discount (their price times the total
+    over the items' value when the items are worth more than the total). An sku on several
+    lines (say, two prices) is refunded from its first line with units left.
     """
     lines = list(record.lines)
-    amount = Decimal(0)
+    listed = Decimal(0)
     for item in items:
         indexes = [n for n, line in enumerate(lines) if line.sku == item.sku]
         if not indexes:
@@ -185,11 +208,15 @@ def _refund_items(
             line = lines[n]
             quantity = min(wanted, line.quantity - line.refunded_quantity)
             wanted -= quantity
-            amount += line.unit_price * quantity
+            listed += line.unit_price * quantity
             lines[n] = line.model_copy(
                 update={"refunded_quantity": line.refunded_quantity + quantity}
             )
-    return amount, tuple(lines)
+    base = record.item_share_base
+    if base <= 0:
+        return listed, tuple(lines)
+    exact = Fraction(listed) * Fraction(record.total) / Fraction(base)
+    return _floor_money(exact, record.total), tuple(lines)
 
 
 def cancelled(step: Step, message: OrderCancelled, ctx: Context) -> Step | Rejection | Duplicate:
@@ -201,7 +228,9 @@ def cancelled(step: Step, message: OrderCancelled, ctx: Context) -> Step | Rejec
         return Duplicate(reason=f"order {record.order_id} was already cancelled")
     amount = max(Decimal(0), record.total - record.refunded_amount)
     lines = tuple(ln.model_copy(update={"refunded_quantity": ln.quantity}) for ln in record.lines)
-    record = record.model_copy(update={"cancelled": True, "lines": lines})
+    record = record.model_copy(
+        update={"cancelled": True, "lines": lines, "refunded_amount": record.total}
+    )
     return _reverse(step, ctx, record, amount, "order_cancelled")
 
 
@@ -212,20 +241,32 @@ def _unknown_order(order_id: str) -> Rejection:
     )
 
 
+def _stamps_target(record: OrderRecord, share: Fraction) -> int:
+    """Stamps the order has reversed once this share of it is refunded.
+
+    Stamps earned by items come back with those items (a refund naming other items takes
+    none); a refund by amount names no items, so it takes the item stamps pro rata. Stamps
+    earned by the order as a whole (per-order stamps) follow the order's refunded share.
+    """
+    if share >= 1:
+        return record.stamps_earned
+    item_stamps = sum(line.stamps_per_unit * line.quantity for line in record.lines)
+    named = sum(line.stamps_per_unit * line.refunded_quantity for line in record.lines)
+    by_amount = (
+        Fraction(record.refunded_by_amount) / Fraction(record.total) if record.total > 0 else 0
+    )
+    items_part = min(item_stamps, named + math.floor(item_stamps * by_amount))
+    order_part = _floor_share(max(0, record.stamps_earned - item_stamps), share)
+    return min(record.stamps_earned, items_part + order_part)
+
+
 def _reverse(
     step: Step, ctx: Context, record: OrderRecord, amount: Decimal, kind: str, **details: str
 ) -> Step:
     """Take back the points and stamps the updated record says are now reversed."""
-    counted = record.total if record.cancelled else record.refunded_amount
-    full = record.fully_reversed
-    points_target = (
-        record.points_earned if full else _floor_share(record.points_earned, counted, record.total)
-    )
-    item_stamps = sum(line.stamps_per_unit * line.refunded_quantity for line in record.lines)
-    stamps_share = (
-        record.stamps_earned if full else _floor_share(record.stamps_earned, counted, record.total)
-    )
-    stamps_target = min(record.stamps_earned, max(stamps_share, item_stamps))
+    share = record.refunded_share
+    points_target = _floor_share(record.points_earned, share)
+    stamps_target = max(record.stamps_reversed, _stamps_target(record, share))
     points = points_target - record.points_reversed
     stamp_count = stamps_target - record.stamps_reversed
     record = record.model_copy(
@@ -251,4 +292,4 @@ def _reverse(
         stamps_shortfall=stamp_count - stamps_taken,
         **details,
     )
-    return tiers.evaluate(step, ctx)
+    return undo_triggers(step, ctx, record)

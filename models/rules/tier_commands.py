@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from models.messages import ChangeTier, ExpireTier, ManageTier, ManageTierData
-from models.program import Tier
+from models.program import Program, Tier
 from models.rules.base import Context, Rejection, Step, rank_of
 from models.rules.tier_expiry import expiry_at
 from models.rules.tier_time import settle_time
@@ -51,14 +51,33 @@ def change(step: Step, message: ChangeTier, ctx: Context) -> Step | Rejection:
         hold_until=membership_end(ctx.program, ctx.at),
         qualify_since=ctx.at if direction == "down" else None,
         entry_rewards=data.entry_rewards is not False and direction != "renew",
+        force=data.entry_rewards is True,
         notify=data.notify is not False,
         internal_note=data.internal_note,
+    )
+
+
+def unknown_group(program: Program, group_id: str) -> Rejection | None:
+    """Refuse a group command for a group the program does not declare (it would reach nobody).
+
+    The worker asks this before fanning a group command out to the members, so a typo in the
+    group id is a recorded refusal rather than a command applied to nobody in silence.
+    """
+    if group_id in program.groups:
+        return None
+    known = ", ".join(sorted(program.groups)) or "(none)"
+    return Rejection(
+        code="unknown_group",
+        reason=f"the program declares no group {group_id!r}; declared groups: {known}. "
+        "Add the group to the program's groups or fix the group_id",
     )
 
 
 def manage(step: Step, message: ManageTier, ctx: Context) -> Step | Rejection:
     """Apply a manage-tier command to this customer (a group command arrives per member)."""
     group_id = message.data.group_id
+    if group_id is not None and (refusal := unknown_group(ctx.program, group_id)) is not None:
+        return refusal
     if group_id is not None and group_id not in step.state.groups:
         return Rejection(
             code="not_in_group",
@@ -104,6 +123,22 @@ def manage_tier(step: Step, data: ManageTierData, ctx: Context) -> Step | Reject
     elif ctx.is_import and data.strategy == "specific":
         source = "import"
     hold_until = expires_at or membership_end(program, ctx.at)
+    held = source != "rules" or hold_until is not None
+    if direction == "renew" and expires_at == state.tier_expires_at:
+        # Tier and expiry stay as they were: no tier.changed (none for a no-op); only the
+        # hold restarts, recorded on the activity.
+        step = step.update(tier_held=held, tier_hold_until=hold_until if held else None)
+        return step.log(
+            ctx,
+            "tier_unchanged",
+            internal_note=data.internal_note,
+            tier=state.tier,
+            reason=f"renew keeps {state.tier} with the same expiry; nothing to publish",
+            action=data.action,
+            strategy=data.strategy,
+            expires_at=expires_at.isoformat() if expires_at else None,
+            hold_until=hold_until.isoformat() if held and hold_until else None,
+        )
     default_rewards = data.action == "upgrade"
     return move(
         step,
@@ -111,11 +146,12 @@ def manage_tier(step: Step, data: ManageTierData, ctx: Context) -> Step | Reject
         to,
         direction,
         source=source,
-        held=source != "rules" or hold_until is not None,
+        held=held,
         hold_until=hold_until,
         expires_at=expires_at,
         qualify_since=ctx.at if direction == "down" and data.strategy == "specific" else None,
         entry_rewards=default_rewards if data.entry_rewards is None else data.entry_rewards,
+        force=data.entry_rewards is True,
         notify=bool(data.notify),
         internal_note=data.internal_note,
     )

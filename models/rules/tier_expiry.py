@@ -31,7 +31,11 @@ def _missing(field: str, fields: dict[str, ExtendedValue]) -> Rejection:
 
 
 def _field_date(value: ExtendedValue) -> datetime | None:
-    """The date or timestamp in a field, in UTC; ``None`` if malformed or outside 2000-2199."""
+    """The date or timestamp in a field, at its own offset (a date: midnight UTC).
+
+    ``None`` if malformed or outside 2000-2199. The offset is kept so that months are counted
+    on the field's own calendar date (see ``expiry_at``).
+    """
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -40,12 +44,12 @@ def _field_date(value: ExtendedValue) -> datetime | None:
             moment = datetime.fromisoformat(text)
             if moment.tzinfo is None or moment.utcoffset() is None:
                 return None
-            moment = moment.astimezone(UTC)
+            in_utc = moment.astimezone(UTC)
         else:
-            moment = start_of_day(date.fromisoformat(text))
+            moment = in_utc = start_of_day(date.fromisoformat(text))
     except (ValueError, OverflowError):
         return None
-    return moment if EARLIEST_EVENT <= moment < LATEST_EVENT else None
+    return moment if EARLIEST_EVENT <= in_utc < LATEST_EVENT else None
 
 
 def _field_length(value: ExtendedValue, limit: int) -> int | None:
@@ -85,7 +89,9 @@ def expiry_at(
                     f"(got {fields[rule.field]!r})"
                 ),
             )
-        ends = add_duration(base, days=rule.days or 0, months=rule.months or 0)
+        # Calendar steps on the field's own date, then UTC: "30 Jan 22:00 -05:00 + 1 month"
+        # is the last day of February there, not the day a UTC calendar would give.
+        ends = add_duration(base, days=rule.days or 0, months=rule.months or 0).astimezone(UTC)
     else:
         if rule.field not in fields:
             return _missing(rule.field, fields)

@@ -7,8 +7,10 @@
   move the customer up but never down.
 - After a manual downgrade, only activity from the downgrade on counts toward an automatic
   upgrade (qualifying purchases still upgrade; old ones do not undo the downgrade).
-- Entry rewards are granted on every entry into a tier by an upward move (and on manual changes
-  unless turned off); losing a tier never revokes a grant.
+- Entry rewards are granted on entry into a tier by an upward move (and on manual changes
+  unless turned off): once per customer and tier, or on every entry, as the program says
+  (``entry_rewards_per_tier``). Losing a tier never revokes a grant; only the reversal of
+  the order that triggered it does (``reversal``).
 """
 
 from __future__ import annotations
@@ -86,10 +88,15 @@ def move(
     expires_at: datetime | None = None,
     qualify_since: datetime | None = None,
     entry_rewards: bool = False,
+    force: bool = False,
     notify: bool = True,
     internal_note: str | None = None,
 ) -> Step:
-    """Put the customer in ``to``; grant entry rewards, emit tier.changed, request an email."""
+    """Put the customer in ``to``; grant entry rewards, emit tier.changed, request an email.
+
+    ``force``: the admin asked for the entry rewards explicitly, so the program's
+    ``entry_rewards_per_tier: once`` does not withhold them.
+    """
     from_tier = step.state.tier
     to_name = to.name if to else None
     step = step.update(
@@ -102,12 +109,9 @@ def move(
         qualify_since=qualify_since,
     )
     granted: list[str] = []
+    withheld: str | None = None
     if entry_rewards and to is not None and ctx.entry_rewards_allowed:
-        for reward_id in to.entry_rewards:
-            step, grant_id = grant_reward(
-                step, ctx, reward_id, "entry", key=to.name, tier=to.name, notify=notify
-            )
-            granted.append(grant_id)
+        step, granted, withheld = grant_entry_rewards(step, ctx, to, notify=notify, force=force)
     notified = False
     if notify:
         step, notified = step.notify(
@@ -149,8 +153,35 @@ def move(
         expires_at=expires_at.isoformat() if expires_at else None,
         notified=notified,
         entry_rewards_granted=granted,
+        entry_rewards_withheld=withheld,
         program_version=ctx.program.version,
     )
+
+
+def grant_entry_rewards(
+    step: Step, ctx: Context, tier: Tier, *, notify: bool = True, force: bool = False
+) -> tuple[Step, list[str], str | None]:
+    """Grant the tier's entry rewards unless the program's policy withholds them.
+
+    Returns the step, the grant ids and, when withheld, why. With ``entry_rewards_per_tier:
+    once`` a customer who already holds a tier's entry rewards gets none on re-entering it
+    (a down-and-up cycle cannot farm them); ``force`` (an admin's explicit
+    ``entry_rewards: true``) grants them anyway.
+    """
+    if not tier.entry_rewards:
+        return step, [], None
+    policy = ctx.program.entry_rewards_per_tier
+    if policy == "once" and not force and step.state.received_entry_rewards(tier.name):
+        return step, [], f"{tier.name} entry rewards were already received (once per tier)"
+    granted: list[str] = []
+    for reward_id in tier.entry_rewards:
+        step, grant_id = grant_reward(
+            step, ctx, reward_id, "entry", key=tier.name, tier=tier.name, notify=notify
+        )
+        granted.append(grant_id)
+    if not step.state.received_entry_rewards(tier.name):
+        step = step.update(entry_rewards_received=(*step.state.entry_rewards_received, tier.name))
+    return step, granted, None
 
 
 def _customer_note(from_tier: str | None, to_tier: str | None, direction: Direction) -> str:

@@ -179,7 +179,7 @@ def test_change_to_the_current_tier_is_a_recorded_no_op() -> None:
     assert [a.kind for a in decision.activity] == ["tier_unchanged"]
 
 
-def test_entry_rewards_are_granted_once_per_entry_and_never_revoked() -> None:
+def test_entry_rewards_of_a_returned_order_are_revoked_and_granted_again_on_a_real_entry() -> None:
     state = joined(order("o1", "600.00"), order("o2", "10.00"))
     assert [g.reward_id for g in state.rewards] == ["welcome-silver"]
     state = joined(
@@ -188,7 +188,7 @@ def test_entry_rewards_are_granted_once_per_entry_and_never_revoked() -> None:
         order("o2", "600.00"),
     )
     assert [(g.reward_id, g.status) for g in state.rewards] == [
-        ("welcome-silver", "issued"),
+        ("welcome-silver", "revoked"),
         ("welcome-silver", "issued"),
     ]
 
@@ -376,11 +376,17 @@ def test_after_manual_downgrade_only_new_qualifying_activity_upgrades() -> None:
 
 
 def test_rules_tier_reached_is_held_for_the_membership_period() -> None:
-    state = joined(order("o1", "600.00"), program=MEMBERSHIP)
+    # o1 reached Silver; refunding o0, which moved no tier, leaves the held tier alone
+    state = joined(order("o0", "300.00"), order("o1", "300.00", at=later(1)), program=MEMBERSHIP)
+    assert state.tier == "Silver"
     refunded = apply(
-        state, msg("order.refunded", {"order_id": "o1", "refund_id": "r1"}), MEMBERSHIP
+        state,
+        msg("order.refunded", {"order_id": "o0", "refund_id": "r1"}, at=later(2)),
+        MEMBERSHIP,
     )
-    assert refunded.state.tier == "Silver"
+    assert (refunded.state.tier, refunded.state.points_earned) == ("Silver", 300)
+    spent = apply(state, msg("points.adjust", {"delta": -600}, at=later(2)), MEMBERSHIP)
+    assert spent.state.tier == "Silver"
 
 
 def test_without_membership_period_a_rules_tier_drops_with_its_metric() -> None:

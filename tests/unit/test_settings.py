@@ -118,3 +118,15 @@ def test_topic_namespace_defaults_empty_and_is_checked(monkeypatch: pytest.Monke
     monkeypatch.setenv("LOYALTY_TOPIC_NAMESPACE", "shop a")
     with pytest.raises(SettingsError, match="LOYALTY_TOPIC_NAMESPACE"):
         load_settings()
+
+
+def test_park_timeout_is_an_iso_duration_defaulting_to_a_week(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LOYALTY_PARK_TIMEOUT", raising=False)
+    assert load_settings().park_timeout == timedelta(days=7)
+    monkeypatch.setenv("LOYALTY_PARK_TIMEOUT", "PT36H")
+    assert load_settings().park_timeout == timedelta(hours=36)
+    monkeypatch.setenv("LOYALTY_PARK_TIMEOUT", "-P1D")
+    with pytest.raises(SettingsError, match="LOYALTY_PARK_TIMEOUT"):
+        load_settings()

@@ -1,0 +1,245 @@
+"""An in-memory ``CustomerRepository`` with the MongoDB one's semantics, for fast tests.
+
+Documents are kept in the stored shape (``store.documents``), so serialisation, the version
+check, the unique email, the archives and hydration behave as they do in MongoDB. Not for
+production: nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from datetime import UTC, datetime
+
+from models.state import OrderRecord
+from store import documents as docs
+from store.hot import plan_write
+from store.repository import (
+    ActivityCursor,
+    ActivityPage,
+    ActivityRecord,
+    BatchActivity,
+    CustomerWrite,
+    DueCustomer,
+    LoadRequest,
+    ParkedMessage,
+    PendingOutbox,
+    SaveResult,
+    StoredCustomer,
+    normalize_email,
+)
+
+DEFAULT_HOT_ORDERS = 100
+
+
+class MemoryCustomerRepository:
+    """Customers, archives, activity and parked messages in dictionaries."""
+
+    def __init__(self, *, hot_orders: int = DEFAULT_HOT_ORDERS) -> None:
+        self.hot_orders = hot_orders
+        self.customers: dict[str, docs.Document] = {}
+        self.id_archive: dict[str, docs.Document] = {}
+        self.order_archive: dict[str, docs.Document] = {}
+        self.activity_log: dict[str, docs.Document] = {}
+        self.parked: dict[str, docs.Document] = {}
+        self._seq = 0
+
+    async def load_many(self, requests: Sequence[LoadRequest]) -> dict[str, StoredCustomer]:
+        """Load these customers, hydrated with the archived ids and orders the batch needs."""
+        found: dict[str, StoredCustomer] = {}
+        for request in requests:
+            doc = self.customers.get(request.customer_id)
+            if doc is None:
+                continue
+            cid = request.customer_id
+            known = frozenset(
+                m for m in request.message_ids if docs.pair_id(cid, m) in self.id_archive
+            )
+            restored = [
+                OrderRecord.model_validate(self.order_archive[docs.pair_id(cid, o)]["record"])
+                for o in sorted(request.order_ids)
+                if docs.pair_id(cid, o) in self.order_archive
+            ]
+            found[cid] = docs.decode_customer(copy.deepcopy(doc), restored, known)
+        return found
+
+    async def get(self, customer_id: str) -> StoredCustomer | None:
+        """Load one customer as stored."""
+        doc = self.customers.get(customer_id)
+        return None if doc is None else docs.decode_customer(copy.deepcopy(doc), [], frozenset())
+
+    async def save_batch(self, writes: Sequence[CustomerWrite]) -> SaveResult:
+        """Archive, record activity, then write each customer if its version still matches."""
+        now = datetime.now(UTC)
+        plans = [plan_write(w, self.hot_orders) for w in writes]
+        for write, plan in zip(writes, plans, strict=True):
+            cid = write.customer_id
+            for message_id in plan.archive_ids:
+                doc = docs.id_archive_doc(cid, message_id, now)
+                self.id_archive.setdefault(doc["_id"], doc)
+            for order in plan.archive_orders:
+                doc = docs.order_archive_doc(cid, order, plan.archive_version)
+                held = self.order_archive.get(doc["_id"])
+                if held is None or held["version"] < plan.archive_version:
+                    self.order_archive[doc["_id"]] = doc
+            await self.append_activity(cid, write.activity)
+        saved: set[str] = set()
+        conflicts: set[str] = set()
+        taken: dict[str, str] = {}
+        for write, plan in zip(writes, plans, strict=True):
+            cid = write.customer_id
+            current = self.customers.get(cid)
+            expected = write.loaded.version if write.loaded else None
+            if (current is None) != (expected is None) or (
+                current is not None and current["version"] != expected
+            ):
+                conflicts.add(cid)
+                continue
+            key = docs.email_key_of(plan.state)
+            owner = self._email_owner(key) if key else None
+            if owner is not None and owner != cid:
+                taken[cid] = owner
+                continue
+            fields = docs.customer_fields(plan, docs.merged_offsets(write.loaded, write.offsets))
+            doc = dict(current or {"_id": cid, "outbox": []})
+            doc.update(copy.deepcopy(fields))
+            doc["version"] = (expected or 0) + 1
+            doc["outbox"] = [*doc["outbox"], *map(docs.encode_outbox, write.outbox)]
+            if doc["outbox"]:
+                doc["pending"] = True
+            self.customers[cid] = doc
+            saved.add(cid)
+        for write in writes:
+            if write.customer_id in conflicts or write.customer_id in taken:
+                self._forget_activity(write.customer_id, write.activity)
+        return SaveResult(saved=frozenset(saved), conflicts=frozenset(conflicts), email_taken=taken)
+
+    def _email_owner(self, key: str) -> str | None:
+        return next((c for c, d in self.customers.items() if d.get("email_key") == key), None)
+
+    def _forget_activity(self, customer_id: str, records: Sequence[ActivityRecord]) -> None:
+        for record in records:
+            self.activity_log.pop(docs.pair_id(customer_id, record.entry.activity_id), None)
+
+    async def append_activity(self, customer_id: str, records: Sequence[ActivityRecord]) -> None:
+        """Record activity entries; an id already recorded is left as it is."""
+        for record in records:
+            doc = docs.activity_doc(customer_id, record)
+            self.activity_log.setdefault(doc["_id"], doc)
+
+    async def activity(
+        self, customer_id: str, *, limit: int = 50, before: ActivityCursor | None = None
+    ) -> ActivityPage:
+        """Return one page of the customer's activity, newest first."""
+        rows = sorted(
+            (d for d in self.activity_log.values() if d["customer_id"] == customer_id),
+            key=lambda d: (d["at"], d["activity_id"]),
+            reverse=True,
+        )
+        if before is not None:
+            mark = (docs.to_millis(before.at), before.activity_id)
+            rows = [d for d in rows if (d["at"], d["activity_id"]) < mark]
+        return docs.activity_page(rows, limit)
+
+    async def batch_activity(self, batch_id: str) -> BatchActivity:
+        """Count the rows of an import batch that were applied and refused."""
+        rows = [d for d in self.activity_log.values() if d["batch_id"] == batch_id]
+        return docs.batch_counts(batch_id, rows)
+
+    async def pending_outbox(
+        self, *, customer_ids: Collection[str] | None = None, limit: int = 1000
+    ) -> list[PendingOutbox]:
+        """Return customers with unsent outputs, by customer id."""
+        wanted = sorted(customer_ids if customer_ids is not None else self.customers)
+        pending = []
+        for cid in wanted:
+            doc = self.customers.get(cid)
+            if doc is not None and doc.get("pending") and doc["outbox"]:
+                entries = tuple(docs.decode_outbox(e) for e in doc["outbox"])
+                pending.append(PendingOutbox(customer_id=cid, entries=entries))
+        return pending[:limit]
+
+    async def mark_sent(self, sent: Mapping[str, Collection[str]]) -> None:
+        """Remove published outputs from the outboxes."""
+        for cid, output_ids in sent.items():
+            doc = self.customers.get(cid)
+            if doc is None:
+                continue
+            done = set(output_ids)
+            doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in done]
+            if not doc["outbox"]:
+                doc.pop("pending", None)
+
+    async def park(self, messages: Sequence[ParkedMessage]) -> None:
+        """Keep messages for customers not known yet; parking one again is a no-op."""
+        for message in messages:
+            self._seq += 1
+            doc = docs.parked_doc(message, self._seq)
+            self.parked.setdefault(doc["_id"], doc)
+
+    async def parked_for(self, customer_ids: Collection[str]) -> dict[str, list[ParkedMessage]]:
+        """Return the parked messages of these customers, in arrival order."""
+        wanted = set(customer_ids)
+        rows = sorted((d for d in self.parked.values() if d["customer_id"] in wanted), key=_arrival)
+        found: dict[str, list[ParkedMessage]] = {}
+        for doc in rows:
+            found.setdefault(doc["customer_id"], []).append(docs.decode_parked(doc))
+        return found
+
+    async def parked_before(self, cutoff: datetime, *, limit: int = 500) -> list[ParkedMessage]:
+        """Return messages parked before ``cutoff``, oldest first."""
+        rows = sorted((d for d in self.parked.values() if d["parked_at"] < cutoff), key=_arrival)
+        return [docs.decode_parked(d) for d in rows[:limit]]
+
+    async def unpark(self, messages: Sequence[ParkedMessage]) -> None:
+        """Forget these parked messages."""
+        for message in messages:
+            self.parked.pop(docs.parked_id(message), None)
+
+    async def parked_count(self) -> int:
+        """Return how many messages are parked."""
+        return len(self.parked)
+
+    async def due_customers(
+        self, at: datetime, *, after: DueCustomer | None = None, limit: int = 500
+    ) -> list[DueCustomer]:
+        """Return customers due at or before ``at``, by due time then id."""
+        due = sorted(
+            DueCustomer(due_at=d["next_due_at"], customer_id=cid)
+            for cid, d in self.customers.items()
+            if d["next_due_at"] is not None and d["next_due_at"] <= at
+        )
+        if after is not None:
+            due = [d for d in due if (d.due_at, d.customer_id) > (after.due_at, after.customer_id)]
+        return due[:limit]
+
+    async def group_members(self, group_id: str) -> AsyncIterator[str]:
+        """Stream the ids of the customers in this group, by id."""
+        for cid in sorted(self.customers):
+            if group_id in self.customers.get(cid, {}).get("groups", ()):
+                yield cid
+
+    async def customer_id_by_email(self, email: str) -> str | None:
+        """Return the customer holding this email, compared case-insensitively."""
+        return self._email_owner(normalize_email(email))
+
+    async def email_owners(self, emails: Collection[str]) -> dict[str, str]:
+        """Map each normalised email held by a customer to its owner."""
+        keys = {normalize_email(e) for e in emails}
+        return {d["email_key"]: c for c, d in self.customers.items() if d["email_key"] in keys}
+
+    async def customer_id_by_code(self, code: str) -> str | None:
+        """Return the customer holding the grant with this code."""
+        return next((c for c, d in self.customers.items() if code in d["codes"]), None)
+
+    async def customer_ids(self) -> AsyncIterator[str]:
+        """Stream every customer id, in id order."""
+        for cid in sorted(self.customers):
+            yield cid
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def _arrival(doc: docs.Document) -> tuple[datetime, int]:
+    return (doc["parked_at"], doc["seq"])
