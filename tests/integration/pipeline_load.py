@@ -109,12 +109,13 @@ def comparable(state: CustomerState) -> dict[str, Any]:
     }
 
 
-class _Oracle:
+class Oracle:
     """Applies the rules per customer, in order, and collects every output id by topic."""
 
-    def __init__(self, program: Program, now: datetime) -> None:
+    def __init__(self, program: Program, now: datetime, code_key: str = CODE_KEY) -> None:
         self.program = program
         self.now = now
+        self.code_key = code_key
         self.states: dict[str, CustomerState] = {}
         self.outputs: dict[str, set[str]] = {}
 
@@ -125,7 +126,7 @@ class _Oracle:
             message,
             self.program,
             self.now,
-            code_key=CODE_KEY,
+            code_key=self.code_key,
         )
         if decision.state is not None:
             self.states[message.customer_id] = decision.state
@@ -140,7 +141,7 @@ class _Customer:
     """Builds one customer's messages, asking the oracle for its current state as it goes."""
 
     def __init__(
-        self, oracle: _Oracle, rng: random.Random, customer_id: str, start: datetime
+        self, oracle: Oracle, rng: random.Random, customer_id: str, start: datetime
     ) -> None:
         self.oracle = oracle
         self.rng = rng
@@ -320,7 +321,7 @@ def generate(
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     start = now - timedelta(days=3)
-    oracle = _Oracle(program, now)
+    oracle = Oracle(program, now)
     tier_names = [t.name for t in program.tiers]
     per_customer: list[list[Published]] = []
     ids: list[str] = []
@@ -385,12 +386,12 @@ def replay(
     stream: Iterable[Published],
     now: datetime,
     order: Callable[[list[Published]], list[Published]],
-) -> _Oracle:
+) -> Oracle:
     """Apply a stream per customer in the order ``order`` gives each customer's messages."""
     by_customer: dict[str, list[Published]] = {}
     for item in stream:
         by_customer.setdefault(str(item.envelope["customer_id"]), []).append(item)
-    oracle = _Oracle(program, now)
+    oracle = Oracle(program, now)
     for messages in by_customer.values():
         for item in order(messages):
             oracle.apply(item.envelope)
