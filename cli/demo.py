@@ -13,7 +13,8 @@ from rich.table import Table
 from cli.console import make_console
 from demo.readback import ReadBackError
 from demo.runner import DemoResult, play
-from models.program import ProgramError, load_program
+from models.program import ProgramError
+from program_file import load_program
 from settings import SettingsError, get_settings
 from stack.worker import WorkerError
 from topics.admin import TopicLayoutError

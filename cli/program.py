@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 
 from cli.console import make_console
-from models.program import Program, ProgramError, load_program, program_contract_view
+from models.program import Program, ProgramError, program_contract_view
 from models.values import format_decimal
+from program_file import load_program
 from settings import SettingsError, get_settings
 
 app = typer.Typer(help="Inspect the loyalty program configuration.", no_args_is_help=True)

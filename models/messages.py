@@ -182,12 +182,20 @@ class OrderItem(DomainModel):
     categories: tuple[str, ...] = ()
 
 
+RewardCodeText = Annotated[str, Field(min_length=1, max_length=64)]
+"""A reward code as the checkout took it (case and spaces do not matter)."""
+MAX_REWARD_CODES = 20
+
+
 class OrderPaidData(DomainModel):
+    """A paid order; ``reward_codes`` are the customer's reward codes used on it."""
+
     order_id: Identifier
     total: Money
     currency: CurrencyCode
     items: tuple[OrderItem, ...] = ()
     extended_fields: dict[str, ExtendedValue] = Field(default_factory=dict)
+    reward_codes: Annotated[tuple[RewardCodeText, ...], Field(max_length=MAX_REWARD_CODES)] = ()
 
 
 class OrderPaid(Envelope):

@@ -17,14 +17,24 @@ MAX_ID_LENGTH = 200
 ENGINE_SOURCE = "loyalty"
 
 NotificationKind = Literal[
-    "tier_changed", "reward_granted", "reward_redeemed", "reward_revoked", "points_expired"
+    "tier_upgraded",
+    "tier_downgraded",
+    "tier_renewed",
+    "reward_redeemed",
+    "stamp_card_completed",
+    "reward_revoked",
+    "points_expired",
 ]
-"""Kinds of email the notifier renders; the program's ``emails`` toggles use the same names."""
+"""Kinds of email the notifier renders, one per event a customer sees as one (an upgrade with
+its entry rewards and their codes, a redemption with its code, a full stamp card with its
+reward's code ...); the program's ``emails`` toggles use the same names."""
 
 NOTIFICATION_KINDS: tuple[NotificationKind, ...] = (
-    "tier_changed",
-    "reward_granted",
+    "tier_upgraded",
+    "tier_downgraded",
+    "tier_renewed",
     "reward_redeemed",
+    "stamp_card_completed",
     "reward_revoked",
     "points_expired",
 )
@@ -79,8 +89,12 @@ class TierChanged(OutputEnvelope):
 
 
 class RewardGrantedData(DomainModel):
+    """A grant as issued: ``code`` is what the customer shows at checkout to use it."""
+
     grant_id: Identifier
     reward_id: Name
+    code: str
+    origin: Literal["entry", "card", "redemption"]
     reason: Literal["entry", "redeem", "stamp_card", "manual"]
     cause: Cause
     tier: str | None = None
@@ -123,6 +137,23 @@ class RewardRevoked(OutputEnvelope):
     data: RewardRevokedData
 
 
+class RewardUsedData(DomainModel):
+    """A grant was used: its code came with a paid order."""
+
+    grant_id: Identifier
+    reward_id: Name
+    code: str
+    order_id: Identifier
+    cause: Cause
+
+
+class RewardUsed(OutputEnvelope):
+    """An issued reward was used on an order (its code was in ``order.paid``)."""
+
+    type: Literal["reward.used"] = "reward.used"
+    data: RewardUsedData
+
+
 class NotificationRequestedData(DomainModel):
     """What the notifier needs to render and send one email."""
 
@@ -147,7 +178,12 @@ class NotificationRequested(OutputEnvelope):
 
 
 OutputMessage = Annotated[
-    TierChanged | RewardGranted | RewardRedeemed | RewardRevoked | NotificationRequested,
+    TierChanged
+    | RewardGranted
+    | RewardRedeemed
+    | RewardRevoked
+    | RewardUsed
+    | NotificationRequested,
     Field(discriminator="type"),
 ]
 """Every message the rules emit."""

@@ -26,16 +26,21 @@ from decimal import (
     localcontext,
 )
 from functools import cached_property
-from itertools import pairwise
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from models.automations import Automation
 from models.outputs import NotificationKind
+from models.program_checks import (
+    CROSS_CHECK,
+    code_problems,
+    cross_problems,
+    known,
+    partial_cross_problems,
+)
+from models.reward_codes import CodeFormat, CodeFormatOverride
 from models.values import (
     ConfigModel,
     CurrencyCode,
@@ -43,7 +48,7 @@ from models.values import (
     NonNegativeInt,
     PositiveInt,
     exact_number,
-    explain,
+    explain_each,
     format_decimal,
 )
 
@@ -60,6 +65,18 @@ _ROUNDING = {
 
 class ProgramError(ValueError):
     """The program file is invalid; the message names the path of every bad key."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
+
+    @classmethod
+    def of(cls, problems: list[str]) -> ProgramError:
+        """One error listing every problem, one per line when there are several."""
+        if len(problems) == 1:
+            return cls(problems[0], tuple(problems))
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        return cls(f"{len(problems)} problems:\n{listed}", tuple(problems))
 
 
 class UnknownNameError(LookupError):
@@ -171,14 +188,37 @@ class MembershipPeriod(ConfigModel):
     months: Months
 
 
-class EmailToggles(ConfigModel):
-    """Which emails the program sends; a command may still turn its own email off."""
+_RETIRED_TOGGLES = {
+    "tier_changed": "split into tier_upgraded (with the entry rewards and their codes), "
+    "tier_downgraded (down and expiry) and tier_renewed",
+    "reward_granted": "every reward now comes in the email of the event that granted it: "
+    "tier_upgraded (entry rewards), reward_redeemed, stamp_card_completed",
+}
 
-    tier_changed: bool = True
-    reward_granted: bool = True
+
+class EmailToggles(ConfigModel):
+    """Which emails the program sends, one kind per event; a command may turn its own off."""
+
+    tier_upgraded: bool = True
+    tier_downgraded: bool = True
+    tier_renewed: bool = True
     reward_redeemed: bool = True
+    stamp_card_completed: bool = True
     reward_revoked: bool = False
     points_expired: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            for name, replacement in _RETIRED_TOGGLES.items():
+                if name in value:
+                    raise PydanticCustomError(
+                        "retired_toggle",
+                        "{name} is no longer a toggle: {replacement}",
+                        {"name": name, "replacement": replacement},
+                    )
+        return value
 
     def enabled(self, kind: NotificationKind) -> bool:
         """Return whether emails of this kind are on."""
@@ -193,6 +233,8 @@ class Reward(ConfigModel):
     description: str | None = None
     cost_points: PositiveInt | None = None
     cost_stamps: PositiveInt | None = None
+    code: CodeFormatOverride | None = None
+    """This reward's own code format (prefix, length, alphabet); the rest from reward_codes."""
 
     @model_validator(mode="after")
     def _one_cost(self) -> Reward:
@@ -204,7 +246,7 @@ class Reward(ConfigModel):
 
 
 def _known(kind: str, names: list[str]) -> str:
-    return f"known {kind}: {', '.join(names) if names else '(none)'}"
+    return known(kind, names)
 
 
 class Program(ConfigModel):
@@ -218,6 +260,8 @@ class Program(ConfigModel):
     qualification_period: QualificationPeriod = QualificationPeriodModel(kind="lifetime")
     membership_period: MembershipPeriod | None = None
     emails: EmailToggles = EmailToggles()
+    reward_codes: CodeFormat = CodeFormat()
+    """The format of every reward code, unless a reward sets its own ``code``."""
     rewards: tuple[Reward, ...] = ()
     groups: dict[Name, str] = Field(default_factory=dict)
     automations: tuple[Automation, ...] = ()
@@ -227,84 +271,25 @@ class Program(ConfigModel):
 
     @model_validator(mode="after")
     def _cross_check(self) -> Program:
-        problems = [*self._tier_problems(), *self._reference_problems()]
+        problems = cross_problems(
+            tiers=list(enumerate(self.tiers)),
+            rewards=list(enumerate(self.rewards)),
+            stamps=self.stamps,
+            automations=list(enumerate(self.automations)),
+            reward_ids=[reward.reward_id for reward in self.rewards],
+            tier_names=[tier.name for tier in self.tiers],
+        )
+        problems += code_problems(self.reward_codes, list(enumerate(self.rewards)))
         if problems:
-            raise PydanticCustomError("program", "; ".join(problems), {})
+            raise PydanticCustomError(CROSS_CHECK, "; ".join(problems), {})
         # Sorted only after the checks, so error paths count tiers as the file lists them.
         object.__setattr__(self, "tiers", tuple(sorted(self.tiers, key=lambda t: t.rank)))
         return self
 
-    def _tier_problems(self) -> list[str]:
-        problems = []
-        seen_names: dict[str, int] = {}
-        seen_ranks: dict[int, int] = {}
-        for index, tier in enumerate(self.tiers):
-            key = tier.name.casefold()
-            if key in seen_names:
-                problems.append(
-                    f"tiers[{index}].name: {tier.name!r} is already used by "
-                    f"tiers[{seen_names[key]}]; tier names must be unique (ignoring case)"
-                )
-            seen_names.setdefault(key, index)
-            if tier.rank in seen_ranks:
-                problems.append(
-                    f"tiers[{index}].rank: {tier.rank} is already used by "
-                    f"tiers[{seen_ranks[tier.rank]}]; ranks must be unique"
-                )
-            seen_ranks.setdefault(tier.rank, index)
-        ordered = sorted(enumerate(self.tiers), key=lambda pair: pair[1].rank)
-        for metric in sorted({tier.metric for tier in self.tiers}):
-            same = [pair for pair in ordered if pair[1].metric == metric]
-            for (_, lower), (index, higher) in pairwise(same):
-                if higher.threshold <= lower.threshold:
-                    problems.append(
-                        f"tiers[{index}].threshold: {higher.name} "
-                        f"({format_decimal(higher.threshold)}) must be above {lower.name} "
-                        f"({format_decimal(lower.threshold)}), the next lower tier on {metric}"
-                    )
-        return problems
-
-    def _reference_problems(self) -> list[str]:
-        rewards = [reward.reward_id for reward in self.rewards]
-        tiers = [tier.name.casefold() for tier in self.tiers]
-        tier_names = [tier.name for tier in self.tiers]
-        problems = []
-        seen: set[str] = set()
-        for index, reward in enumerate(self.rewards):
-            if reward.reward_id in seen:
-                problems.append(f"rewards[{index}].reward_id: {reward.reward_id!r} is repeated")
-            seen.add(reward.reward_id)
-        for index, tier in enumerate(self.tiers):
-            for position, reward_id in enumerate(tier.entry_rewards):
-                if reward_id not in seen:
-                    problems.append(
-                        f"tiers[{index}].entry_rewards[{position}]: unknown reward "
-                        f"{reward_id!r}; {_known('rewards', rewards)}"
-                    )
-        card_reward = self.stamps.card_reward if self.stamps else None
-        if card_reward is not None and card_reward not in seen:
-            problems.append(
-                f"stamps.card_reward: unknown reward {card_reward!r}; {_known('rewards', rewards)}"
-            )
-        if self.stamps and (self.stamps.card_reward is None) != (self.stamps.card_size is None):
-            problems.append("stamps: give card_size and card_reward together, or neither")
-        card_size = self.stamps.card_size if self.stamps else None
-        for index, reward in enumerate(self.rewards):
-            # A full card spends its stamps at once, so the balance never reaches card_size.
-            if card_size is not None and (reward.cost_stamps or 0) >= card_size:
-                problems.append(
-                    f"rewards[{index}].cost_stamps: {reward.cost_stamps} can never be redeemed: "
-                    f"a stamp card of {card_size} completes and spends its stamps first; "
-                    f"price it below {card_size} stamps or make it the card reward"
-                )
-        for index, automation in enumerate(self.automations):
-            target = automation.manage_tier.tier
-            if target is not None and target.casefold() not in tiers:
-                problems.append(
-                    f"automations[{index}].manage_tier.tier: unknown tier {target!r}; "
-                    f"{_known('tiers', tier_names)}"
-                )
-        return problems
+    def code_format(self, reward_id: str) -> CodeFormat:
+        """Return the code format of this reward's grants."""
+        reward = self.find_reward(reward_id)
+        return self.reward_codes.merged(reward.code if reward else None)
 
     @cached_property
     def version(self) -> str:
@@ -359,32 +344,23 @@ class Program(ConfigModel):
         return reached
 
 
-def parse_program(source: str | Mapping[str, Any]) -> Program:
-    """Validate a program given as YAML text or an already-loaded mapping."""
-    if isinstance(source, str):
-        try:
-            source = yaml.safe_load(source)
-        except yaml.YAMLError as exc:
-            raise ProgramError(f"not valid YAML: {exc}") from None
+def parse_program(source: Mapping[str, Any]) -> Program:
+    """Validate a program given as a mapping (the YAML file read at the edge).
+
+    Raises ``ProgramError`` listing every problem at once, each with its path in the file
+    (``tiers[2].threshold: ...``): field errors, and the cross-section ones (references,
+    uniqueness, threshold order) among the entries that are valid on their own.
+    """
     if not isinstance(source, Mapping):
         raise ProgramError("the program must be a YAML mapping (currency:, earn:, tiers: ...)")
     try:
         return Program.model_validate(dict(source))
     except ValidationError as exc:
-        raise ProgramError(explain(exc, skip=frozenset({"function-after"}))) from None
-
-
-def load_program(path: Path | str) -> Program:
-    """Read and validate the program file; errors start with the file's path."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProgramError(f"{path}: cannot read the program file: {exc.strerror}") from None
-    try:
-        return parse_program(text)
-    except ProgramError as exc:
-        raise ProgramError(f"{path}: {exc}") from None
+        fields = explain_each(
+            exc, skip=frozenset({"function-after"}), drop=frozenset({CROSS_CHECK})
+        )
+        problems = list(dict.fromkeys([*fields, *partial_cross_problems(source)]))
+        raise ProgramError.of(problems) from None
 
 
 def program_contract_view(program: Program) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """One customer's loyalty state: the document the rules read and return, frozen and pure.
 
-Everything a rule needs to decide a message lives here: the points lots and the points-earned
-ledger (two different quantities: the spendable balance and the qualification metric), stamps,
+Everything a rule needs to decide a message lives here: the points lots and balance, points
+earned (two different quantities: the spendable balance and a qualification metric), stamps,
 per-order records of exactly what each order earned (so refunds reverse recorded values, not
-today's rules), the tier and why the customer holds it, reward grants and the idempotency memory.
+today's rules), the qualification counters (``models/tally.py``: no rule scans the history),
+the tier and why the customer holds it, reward grants and the idempotency memory.
 
 Idempotency has no horizon, and the document stays bounded (docs/domain.md, "Idempotency"):
 
@@ -30,13 +31,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.outputs import Cause
+from models.tally import Qualifying
 
 APPLIED_IDS_LIMIT = 512
 """How many recent message ids one customer remembers (at 200 chars max, about 100 KB)."""
 
 CustomerStatus = Literal["active", "removed"]
 TierSource = Literal["rules", "manual", "import", "temporary"]
-GrantStatus = Literal["issued", "redeemed", "revoked", "used"]
+GrantStatus = Literal["issued", "used", "revoked"]
 GrantOrigin = Literal["entry", "card", "redemption"]
 
 
@@ -54,18 +56,6 @@ class PointsLot(_Frozen):
     original: int = Field(ge=0)
     earned_at: datetime
     expires_at: datetime | None = None
-    cause: Cause
-
-
-class EarnedEntry(_Frozen):
-    """One signed change to points earned (the qualification metric), dated to its period.
-
-    ``at`` is the time the change counts toward: for a refund reversal that is the paid time of
-    the order it reverses, so a refund takes the points out of the period that earned them.
-    """
-
-    at: datetime
-    amount: int
     cause: Cause
 
 
@@ -88,7 +78,6 @@ class TierSnapshot(_Frozen):
     tier_expires_at: datetime | None = None
     tier_held: bool = False
     tier_hold_until: datetime | None = None
-    qualify_since: datetime | None = None
 
     @classmethod
     def of(cls, state: CustomerState) -> TierSnapshot:
@@ -199,16 +188,24 @@ class OrderRecord(_Frozen):
 
 
 class RewardGrant(_Frozen):
-    """A reward the customer holds (or held); ``grant_id`` is derived from its cause."""
+    """A reward the customer holds (or held); ``grant_id`` is derived from its cause.
+
+    ``code`` is what the customer shows at checkout (``models.reward_codes``); ``origin`` says
+    how it came: a tier's entry reward, a full stamp card, or a redemption (which spent
+    ``cost_points`` or ``cost_stamps``, given back if the grant is revoked unused).
+    """
 
     grant_id: str
     reward_id: str
+    code: str
     status: GrantStatus
     origin: GrantOrigin
     granted_at: datetime
     cause: Cause
     cost_points: int | None = None
     cost_stamps: int | None = None
+    used_at: datetime | None = None
+    used_on_order: str | None = None
 
 
 class ActivityEntry(_Frozen):
@@ -246,15 +243,30 @@ class CustomerState(_Frozen):
     groups: tuple[str, ...] = ()
 
     points_lots: tuple[PointsLot, ...] = ()
-    points_earned_log: tuple[EarnedEntry, ...] = ()
+    """Lots that still hold points, in spend order (soonest expiry first, never-expiring last)."""
+    points_balance: int = Field(default=0, ge=0)
+    """Spendable points: the sum of the lots, kept beside them so reading it costs nothing."""
+    points_earned: int = 0
+    """Points earned over the customer's lifetime, net of reversals (the qualification metric)."""
 
     stamps_balance: int = Field(default=0, ge=0)
     """The one pool of stamps; with a stamp card it is also the progress on the current card."""
     stamp_cards_completed: int = Field(default=0, ge=0)
 
     lifetime_spend: Decimal = Decimal(0)
+    order_count: int = Field(default=0, ge=0)
+    """Orders that still count: paid and neither cancelled nor refunded in full."""
     orders: tuple[OrderRecord, ...] = ()
-    """Kept as a list, not a dict: order ids may hold characters MongoDB forbids in keys."""
+    """The order records the rules need now (the store archives older ones and loads back
+    those a message names); no rule reads the whole list. Kept as a list, not a dict: order
+    ids may hold characters MongoDB forbids in keys."""
+    qualifying: Qualifying = Qualifying()
+    """All the customer's activity toward tiers, by qualification period."""
+    downgrade_qualifying: Qualifying | None = None
+    """After a manual downgrade: the activity from it on, the only one that counts for the
+    rules (kept through later moves, until another manual downgrade restarts it)."""
+    temporary_qualifying: Qualifying | None = None
+    """During a temporary downgrade: the activity from it on, what counts until it ends."""
 
     tier: str | None = None
     tier_source: TierSource = "rules"
@@ -264,8 +276,6 @@ class CustomerState(_Frozen):
     """Automatic evaluation may not drop the customer below this tier (see tier_hold_until)."""
     tier_hold_until: datetime | None = None
     """End of the hold: the membership period or the temporary tier's expiry; None: no end."""
-    qualify_since: datetime | None = None
-    """After a manual downgrade: only activity from here on counts toward an automatic upgrade."""
     tier_review_at: datetime | None = None
     """Next moment earlier activity leaves the qualification period and the tier may drop."""
 
@@ -289,19 +299,14 @@ class CustomerState(_Frozen):
         return self.status == "active"
 
     @property
-    def points_balance(self) -> int:
-        """Spendable points: the sum of what remains in every lot."""
-        return sum(lot.amount for lot in self.points_lots)
+    def counting(self) -> Qualifying:
+        """The activity that counts toward tiers now (see the three ``*qualifying`` fields)."""
+        return self.temporary_qualifying or self.downgrade_qualifying or self.qualifying
 
     @property
-    def points_earned(self) -> int:
-        """Points earned over the customer's lifetime, net of reversals (the ledger's sum)."""
-        return sum(entry.amount for entry in self.points_earned_log)
-
-    @property
-    def order_count(self) -> int:
-        """Orders that still count: paid and neither cancelled nor refunded in full."""
-        return sum(1 for order in self.orders if not order.fully_reversed)
+    def qualify_since(self) -> datetime | None:
+        """After a manual downgrade: only activity from here on counts toward a tier."""
+        return self.counting.since
 
     @property
     def next_due_at(self) -> datetime | None:
@@ -312,7 +317,9 @@ class CustomerState(_Frozen):
         """
         if not self.active:
             return None
-        due = [lot.expires_at for lot in self.points_lots if lot.expires_at is not None]
+        # Lots are kept in spend order: the first one expires soonest (if any expires).
+        first_lot = self.points_lots[0].expires_at if self.points_lots else None
+        due = [] if first_lot is None else [first_lot]
         if self.tier_expires_at is not None:
             due.append(self.tier_expires_at)
         elif self.tier_held and self.tier_hold_until is not None:
@@ -345,6 +352,10 @@ class CustomerState(_Frozen):
         """The grant with this id, if the customer has it."""
         return next((g for g in self.rewards if g.grant_id == grant_id), None)
 
+    def grant_by_code(self, code: str) -> RewardGrant | None:
+        """The customer's grant with this code (as issued), if any."""
+        return next((g for g in self.rewards if g.code == code), None)
+
     def remember(self, *keys: str) -> tuple[CustomerState, tuple[str, ...]]:
         """Return the state with these ids remembered (version bumped) and the ids forgotten.
 
@@ -376,7 +387,13 @@ class CustomerState(_Frozen):
             "tier_expires_at": self.tier_expires_at,
             "lifetime_spend": str(self.lifetime_spend),
             "rewards": [
-                {"grant_id": g.grant_id, "reward_id": g.reward_id, "status": g.status}
+                {
+                    "grant_id": g.grant_id,
+                    "reward_id": g.reward_id,
+                    "code": g.code,
+                    "origin": g.origin,
+                    "status": g.status,
+                }
                 for g in self.rewards
             ],
         }

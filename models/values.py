@@ -339,14 +339,26 @@ def _plain(error: Any) -> str:
     return _PLAIN_MESSAGES.get(kind, str(error["msg"]))
 
 
-def explain(exc: ValidationError, *, skip: frozenset[str] = frozenset()) -> str:
-    """Return every problem of a validation error as ``path: what is wrong``, joined by ``;``."""
+def explain_each(
+    exc: ValidationError, *, skip: frozenset[str] = frozenset(), drop: frozenset[str] = frozenset()
+) -> list[str]:
+    """Return every problem of a validation error as ``path: what is wrong``, one per item.
+
+    ``drop`` leaves out errors of these types (a caller that reports them another way).
+    """
     problems = []
     for error in exc.errors(include_url=False):
+        if error["type"] in drop:
+            continue
         where = _location(tuple(error["loc"]), skip)
         text = _plain(error)
         problems.append(f"{where}: {text}" if where else text)
-    return "; ".join(problems)
+    return problems
+
+
+def explain(exc: ValidationError, *, skip: frozenset[str] = frozenset()) -> str:
+    """Return every problem of a validation error as ``path: what is wrong``, joined by ``;``."""
+    return "; ".join(explain_each(exc, skip=skip))
 
 
 class Envelope(DomainModel):

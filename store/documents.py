@@ -54,8 +54,15 @@ def to_millis(at: datetime, *, up: bool = False) -> datetime:
     return base + timedelta(milliseconds=1) if up and micros else base
 
 
-def customer_fields(plan: HotPlan, offsets: dict[TopicPartition, int]) -> Document:
-    """Return the document fields a save sets (everything but ``_id``, version and outbox)."""
+def customer_fields(
+    plan: HotPlan, offsets: Mapping[TopicPartition, int], activity: list[Document]
+) -> Document:
+    """Return the document fields a save sets (everything but ``_id``, version and outbox).
+
+    ``activity`` (this batch's activity documents) rides in the same atomic update as
+    ``activity_pending``, is inserted into the activity collection right after, and is
+    inserted again by the next load if a crash came in between (``missing_activity``).
+    """
     state = plan.state
     fields: Document = {
         "state": state.model_dump(mode="json"),
@@ -68,6 +75,7 @@ def customer_fields(plan: HotPlan, offsets: dict[TopicPartition, int]) -> Docume
             {"topic": topic, "partition": partition, "offset": offset}
             for (topic, partition), offset in sorted(offsets.items())
         ],
+        "activity_pending": activity,
     }
     if plan.archive_ids:
         fields["archived_ids"] = True

@@ -81,10 +81,8 @@ def hydrate(
     changes: dict[str, object] = {}
     if extra:
         changes["orders"] = tuple(sorted((*state.orders, *extra), key=_paid_order))
-    # ``known_ids`` is transient state the rules read (DESIGN: the hydration seam); older
-    # states without the field simply get the ids in ``StoredCustomer.known_ids``.
-    if known_ids and "known_ids" in type(state).model_fields:
-        changes["known_ids"] = frozenset(getattr(state, "known_ids", frozenset())) | known_ids
+    if known_ids:
+        changes["known_ids"] = state.known_ids | known_ids
     return state.model_copy(update=changes) if changes else state
 
 

@@ -96,9 +96,11 @@ class CustomerWrite:
 
     ``loaded`` is the customer as loaded for this batch (``None`` creates the customer and
     fails if it exists). ``offsets`` are the highest offsets this batch applied (merged with the
-    stored ones by maximum). ``applied_ids`` are the message ids the rules remembered in this
-    batch, in order: ids that left the state's ring within this same batch stay in the document
-    until a later save archives them, so that an id is never archived before it is committed.
+    stored ones by maximum). ``applied_ids`` are the ids the rules remembered in this batch
+    (``models.decide.applied_keys`` of each applied message, in order). Ids that fell off the
+    state's ring and that the document held when loaded are archived before the update; those
+    applied in this same batch are not committed yet, so they stay in the document and a later
+    save archives them (the store works this out; ``Decision.forgotten_ids`` need not be passed).
     """
 
     state: CustomerState

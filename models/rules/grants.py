@@ -1,19 +1,25 @@
-"""Issuing a reward grant: entry rewards, full stamp cards and redemptions all end here."""
+"""Issuing and using reward grants: entry rewards, full stamp cards and redemptions end here.
+
+Every grant gets its code when it is granted (``models.reward_codes``: a keyed hash of the
+customer and grant id in the program's format), so a replay gives the same code. A grant sends
+no email of its own: the event that granted it (an upgrade, a redemption, a full stamp card)
+requests one email that names the reward and its code (``reward_lines``).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from models.outputs import RewardGranted, RewardGrantedData
+from models.outputs import RewardGranted, RewardGrantedData, RewardUsed, RewardUsedData
+from models.reward_codes import normalize_code, reward_code
 from models.rules.base import Context, Step
-from models.state import GrantOrigin, GrantStatus, RewardGrant
+from models.state import GrantOrigin, RewardGrant
 
-GrantReason = Literal["entry", "redeem", "stamp_card", "manual"]
+GrantReason = Literal["entry", "redeem", "stamp_card"]
 _ORIGIN: dict[GrantReason, GrantOrigin] = {
     "entry": "entry",
     "redeem": "redemption",
     "stamp_card": "card",
-    "manual": "entry",
 }
 
 
@@ -27,19 +33,19 @@ def grant_reward(
     tier: str | None = None,
     points_spent: int = 0,
     stamps_spent: int = 0,
-    status: GrantStatus = "issued",
-    notify: bool = True,
-) -> tuple[Step, str]:
-    """Give the customer a reward; return the step and the grant id (derived from the cause).
+) -> tuple[Step, RewardGrant]:
+    """Give the customer a reward with its code; return the step and the grant.
 
     ``key`` tells apart several grants of one cause (the tier entered, the card number ...).
     """
     parts = (reason, reward_id) if key is None else (reason, key, reward_id)
     grant_id = step.output_id(ctx, "grant", *parts)
+    customer_id = step.state.customer_id
     grant = RewardGrant(
         grant_id=grant_id,
         reward_id=reward_id,
-        status=status,
+        code=reward_code(ctx.code_key, customer_id, grant_id, ctx.program.code_format(reward_id)),
+        status="issued",
         origin=_ORIGIN[reason],
         granted_at=ctx.at,
         cause=ctx.cause,
@@ -49,10 +55,12 @@ def grant_reward(
     step = step.update(rewards=(*step.state.rewards, grant))
     step = step.emit(
         RewardGranted(
-            **ctx.envelope(grant_id, step.state.customer_id),
+            **ctx.envelope(grant_id, customer_id),
             data=RewardGrantedData(
                 grant_id=grant_id,
                 reward_id=reward_id,
+                code=grant.code,
+                origin=grant.origin,
                 reason=reason,
                 cause=ctx.cause,
                 tier=tier,
@@ -61,18 +69,76 @@ def grant_reward(
             ),
         )
     )
-    if not notify:
-        return step, grant_id
-    reward = ctx.program.find_reward(reward_id)
-    step, _ = step.notify(
-        ctx,
-        "reward_granted",
-        {
-            "grant_id": grant_id,
-            "reward_id": reward_id,
-            "reward_name": reward.name if reward else reward_id,
-            "reason": reason,
-            "tier": tier,
-        },
-    )
-    return step, grant_id
+    return step, grant
+
+
+def reward_lines(ctx: Context, grants: list[RewardGrant]) -> list[dict[str, Any]]:
+    """Describe grants for an email: the reward's name and the code to show at checkout."""
+    lines = []
+    for grant in grants:
+        reward = ctx.program.find_reward(grant.reward_id)
+        lines.append(
+            {
+                "grant_id": grant.grant_id,
+                "reward_id": grant.reward_id,
+                "reward_name": reward.name if reward else grant.reward_id,
+                "description": reward.description if reward else None,
+                "code": grant.code,
+            }
+        )
+    return lines
+
+
+def use_codes(step: Step, ctx: Context, codes: tuple[str, ...], order_id: str) -> Step:
+    """Mark the customer's issued grants with these codes ``used`` on this order.
+
+    A code that is unknown, another customer's, already used or revoked never refuses the
+    order: it is recorded on the activity (``reward_code_not_used``) with the reason.
+    """
+    for code in dict.fromkeys(normalize_code(c) for c in codes):
+        grant = step.state.grant_by_code(code)
+        if grant is None or grant.status != "issued":
+            reason = (
+                "no reward of this customer has this code"
+                if grant is None
+                else f"the reward was already {grant.status}"
+            )
+            step = step.log(
+                ctx,
+                "reward_code_not_used",
+                order_id=order_id,
+                code=code,
+                grant_id=grant.grant_id if grant else None,
+                reason=reason,
+            )
+            continue
+        used = grant.model_copy(
+            update={"status": "used", "used_at": ctx.at, "used_on_order": order_id}
+        )
+        step = step.update(
+            rewards=tuple(used if g.grant_id == grant.grant_id else g for g in step.state.rewards)
+        )
+        step = step.emit(
+            RewardUsed(
+                **ctx.envelope(
+                    step.output_id(ctx, "reward.used", grant.grant_id), step.state.customer_id
+                ),
+                data=RewardUsedData(
+                    grant_id=grant.grant_id,
+                    reward_id=grant.reward_id,
+                    code=grant.code,
+                    order_id=order_id,
+                    cause=ctx.cause,
+                ),
+            )
+        )
+        step = step.log(
+            ctx,
+            "reward_used",
+            customer_note=f"Reward used on order {order_id}",
+            order_id=order_id,
+            grant_id=grant.grant_id,
+            reward_id=grant.reward_id,
+            code=grant.code,
+        )
+    return step

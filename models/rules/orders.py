@@ -19,8 +19,10 @@ from models.messages import OrderCancelled, OrderPaid, OrderRefunded, RefundItem
 from models.program import Program
 from models.rules import stamps, tiers
 from models.rules.base import Context, Duplicate, Rejection, Step
+from models.rules.grants import use_codes
 from models.rules.periods import add_months
-from models.rules.points import add_lot, record_earned, take_points
+from models.rules.points import add_lot, take_points
+from models.rules.qualification import count
 from models.rules.reversal import record_triggers, undo_triggers
 from models.rules.tier_commands import manage_tier
 from models.state import OrderLine, OrderRecord, TierSnapshot
@@ -46,6 +48,8 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
             f"{program.currency}; convert the total and prices to {program.currency} and "
             "resend with a new message id",
         )
+    # Codes first: a reward this order is about to grant was not the customer's at checkout.
+    step = use_codes(step, ctx, data.reward_codes, data.order_id)
     multiplier = _multiplier(program, state.tier)
     points = program.earn.points_for(data.total, multiplier)
     stamp_count, lines = stamps.order_lines(program, data)
@@ -64,10 +68,8 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
         stamps_earned=stamp_count,
         points_lot_id=lot_id,
     )
-    step = step.update(
-        orders=(*step.state.orders, record),
-        lifetime_spend=step.state.lifetime_spend + data.total,
-    )
+    step = step.update(orders=(*step.state.orders, record))
+    step = count(step, ctx, ctx.at, spend=data.total, orders=1)
     stamp_items = [
         {"sku": line.sku, "quantity": line.quantity, "stamps": line.stamps_per_unit * line.quantity}
         for line in lines
@@ -272,11 +274,15 @@ def _reverse(
     record = record.model_copy(
         update={"points_reversed": points_target, "stamps_reversed": stamps_target}
     )
+    before = step.state.order(record.order_id)
+    stopped_counting = record.fully_reversed and before is not None and not before.fully_reversed
     orders = tuple(record if o.order_id == record.order_id else o for o in step.state.orders)
-    step = step.update(orders=orders, lifetime_spend=step.state.lifetime_spend - amount)
+    step = step.update(orders=orders)
     step, points_taken = take_points(step, points, first_lot=record.points_lot_id)
-    if points:
-        step = record_earned(step, ctx, -points, record.paid_at)
+    # Dated to the order: the refund shrinks the period that counted the order.
+    step = count(
+        step, ctx, record.paid_at, points=-points, spend=-amount, orders=-int(stopped_counting)
+    )
     step, stamps_taken = stamps.take_stamps(step, stamp_count)
     step = step.log(
         ctx,

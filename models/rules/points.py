@@ -12,6 +12,7 @@ Rules chosen here (see docs/domain.md):
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import datetime
 
 from models.messages import AdjustPoints, ExpirePoints
@@ -19,7 +20,8 @@ from models.outputs import Cause, derive_id
 from models.rules import tiers
 from models.rules.base import Context, Rejection, Step, over_deduction
 from models.rules.periods import add_months
-from models.state import EarnedEntry, PointsLot
+from models.rules.qualification import count
+from models.state import PointsLot
 
 
 def _spend_order(lot: PointsLot) -> tuple[bool, datetime, datetime, str]:
@@ -32,7 +34,7 @@ def add_lot(
 ) -> tuple[Step, str]:
     """Add a lot of ``amount`` points; when ``earned`` it also counts toward points earned."""
     lot_id = derive_id(ctx.id_base, "lot")
-    lot = PointsLot(
+    lot = PointsLot.model_construct(
         lot_id=lot_id,
         amount=amount,
         original=amount,
@@ -40,53 +42,72 @@ def add_lot(
         expires_at=expires_at,
         cause=ctx.cause,
     )
-    step = step.update(points_lots=(*step.state.points_lots, lot))
+    lots = list(step.state.points_lots)
+    # Kept in spend order, so spending and expiry read the front and never sort.
+    lots.insert(bisect_right(lots, _spend_order(lot), key=_spend_order), lot)
+    step = step.update(points_lots=tuple(lots), points_balance=step.state.points_balance + amount)
     if earned:
         step = record_earned(step, ctx, amount, ctx.at)
     return step, lot_id
 
 
 def record_earned(step: Step, ctx: Context, amount: int, at: datetime) -> Step:
-    """Add a signed entry to the points-earned ledger, dated to the period it counts in."""
-    entry = EarnedEntry(at=at, amount=amount, cause=ctx.cause)
-    return step.update(points_earned_log=(*step.state.points_earned_log, entry))
+    """Count a signed change to points earned, dated to the period it counts in."""
+    return count(step, ctx, at, points=amount)
 
 
 def take_points(step: Step, amount: int, *, first_lot: str | None = None) -> tuple[Step, int]:
     """Remove up to ``amount`` points (never below zero); return the step and what was taken.
 
-    ``first_lot`` is drained first (a refund takes back the order's own lot before others).
+    ``first_lot`` is drained first (a refund takes back the order's own lot before others);
+    then lots go in spend order. A lot left empty is dropped.
     """
-    lots = sorted(step.state.points_lots, key=_spend_order)
-    if first_lot is not None:
-        lots.sort(key=lambda lot: lot.lot_id != first_lot)  # stable: keeps the spend order
+    lots = list(step.state.points_lots)
+    if first_lot is not None and amount > 0:
+        own = next((n for n, lot in enumerate(lots) if lot.lot_id == first_lot), None)
+        if own is not None:
+            lots.insert(0, lots.pop(own))
     remaining = amount
+    taken_from = 0
     kept: list[PointsLot] = []
     for lot in lots:
+        if remaining == 0:
+            break
         used = min(lot.amount, remaining)
         remaining -= used
+        taken_from += 1
         if lot.amount - used > 0:
             kept.append(lot.model_copy(update={"amount": lot.amount - used}))
-    order = {lot.lot_id: index for index, lot in enumerate(step.state.points_lots)}
-    kept.sort(key=lambda lot: order[lot.lot_id])
-    return step.update(points_lots=tuple(kept)), amount - remaining
+    rest = lots[taken_from:]
+    # Every lot before the last one touched was emptied: only that one can be kept. It goes
+    # back in front, unless it is the refunded order's own lot, pulled forward out of turn.
+    for lot in kept:
+        if lot.lot_id == first_lot:
+            rest.insert(bisect_right(rest, _spend_order(lot), key=_spend_order), lot)
+        else:
+            rest.insert(0, lot)
+    taken = amount - remaining
+    return step.update(
+        points_lots=tuple(rest), points_balance=step.state.points_balance - taken
+    ), taken
 
 
 def expire_due_lots(step: Step, ctx: Context, cutoff: datetime) -> Step:
     """Expire every lot whose expiry is at or before ``cutoff``, each as its own time event."""
-    due = [
-        lot
-        for lot in step.state.points_lots
-        if lot.expires_at is not None and lot.expires_at <= cutoff
-    ]
-    if not due:
+    lots = step.state.points_lots
+    gone = 0
+    while gone < len(lots) and (ends := lots[gone].expires_at) is not None and ends <= cutoff:
+        gone += 1
+    if not gone:
         return step
-    due_ids = {lot.lot_id for lot in due}
+    due = lots[:gone]
+    balance = step.state.points_balance
     step = step.update(
-        points_lots=tuple(lot for lot in step.state.points_lots if lot.lot_id not in due_ids)
+        points_lots=lots[gone:], points_balance=balance - sum(lot.amount for lot in due)
     )
-    for lot in sorted(due, key=_spend_order):
+    for lot in due:
         assert lot.expires_at is not None  # filtered above; narrows the type
+        balance -= lot.amount
         event = ctx.caused_by(
             Cause(type="points.expire", id=derive_id(lot.lot_id, "expire")), lot.expires_at
         )
@@ -97,13 +118,9 @@ def expire_due_lots(step: Step, ctx: Context, cutoff: datetime) -> Step:
             customer_note=f"{lot.amount} points expired",
             lot_id=lot.lot_id,
             earned_at=lot.earned_at.isoformat(),
-            balance_after=step.state.points_balance,
+            balance_after=balance,
         )
-        step, _ = step.notify(
-            event,
-            "points_expired",
-            {"points": lot.amount, "balance": step.state.points_balance},
-        )
+        step, _ = step.notify(event, "points_expired", {"points": lot.amount, "balance": balance})
     return step
 
 

@@ -112,8 +112,8 @@ def _undo_tier(step: Step, ctx: Context, before: TierSnapshot) -> Step:
     state, program = step.state, ctx.program
     protected = _protects(before, ctx.at)
     restored = state.model_copy(update=before.fields())
-    since = before.qualify_since if protected else None
-    target = tiers.rules_tier(restored, program, ctx.at, since)
+    # On what counts now: the counters already hold only what remains of the order.
+    target = tiers.rules_tier(restored, program, ctx.at)
     keep_before = protected and rank_of(program, target.name if target else None) <= rank_of(
         program, before.tier
     )
@@ -134,7 +134,6 @@ def _undo_tier(step: Step, ctx: Context, before: TierSnapshot) -> Step:
             held=before.tier_held,
             hold_until=before.tier_hold_until,
             expires_at=before.tier_expires_at,
-            qualify_since=before.qualify_since,
         )
     return tiers.move(step, ctx, to, direction, source="rules", held=False, hold_until=None)
 

@@ -1,11 +1,12 @@
 """Rewards: redeeming catalog rewards with points or stamps, and revoking unused grants.
 
 A redemption spends the cost (points from the soonest-expiring lots first) and issues a grant
-the rewards consumer fulfils, with status ``redeemed``: it emits ``reward.redeemed`` (the
-spend) and ``reward.granted`` (reason ``redeem``). Revoking takes back an unused grant (status
-``issued`` or ``redeemed``); a redeemed one gives back what was spent on it (points as a new
-lot that never expires and does not count as earned; stamps back into the one pool, where
-they complete a stamp card if the balance reaches a full card).
+with origin ``redemption`` and its code: it emits ``reward.redeemed`` (the spend) and
+``reward.granted`` (reason ``redeem``, with the code) and requests one email (the reward and
+its code). Revoking takes back an issued grant; a used or revoked one is refused. Revoking a
+redemption gives back what was spent on it (points as a new lot that never expires and does
+not count as earned; stamps back into the one pool, where they complete a stamp card if the
+balance reaches a full card).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from models.messages import RedeemReward, RevokeReward
 from models.outputs import RewardRedeemed, RewardRedeemedData, RewardRevoked, RewardRevokedData
 from models.rules.base import Context, Rejection, Step
-from models.rules.grants import grant_reward
+from models.rules.grants import grant_reward, reward_lines
 from models.rules.points import add_lot, take_points
 from models.rules.stamps import add_stamps, take_stamps
 
@@ -57,15 +58,10 @@ def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
         )
     step, _ = take_points(step, points)
     step, _ = take_stamps(step, stamps)
-    step, grant_id = grant_reward(
-        step,
-        ctx,
-        reward.reward_id,
-        "redeem",
-        points_spent=points,
-        stamps_spent=stamps,
-        status="redeemed",
+    step, grant = grant_reward(
+        step, ctx, reward.reward_id, "redeem", points_spent=points, stamps_spent=stamps
     )
+    grant_id = grant.grant_id
     step = step.emit(
         RewardRedeemed(
             **ctx.envelope(step.output_id(ctx, "reward.redeemed"), state.customer_id),
@@ -85,8 +81,10 @@ def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
             "reward_id": reward.reward_id,
             "reward_name": reward.name,
             "grant_id": grant_id,
+            "code": grant.code,
             "points_spent": points,
             "stamps_spent": stamps,
+            "rewards": reward_lines(ctx, [grant]),
         },
     )
     unit = "points" if points else "stamps"
@@ -108,7 +106,7 @@ def revoke(step: Step, message: RevokeReward, ctx: Context) -> Step | Rejection:
     data = message.data
     grant = step.state.grant(data.grant_id)
     if grant is None:
-        unused = [g.grant_id for g in step.state.rewards if g.status in {"issued", "redeemed"}]
+        unused = [g.grant_id for g in step.state.rewards if g.status == "issued"]
         hint = (
             f"grants that can be revoked (latest first, at most 5): {', '.join(unused[:-6:-1])}"
             if unused
@@ -118,11 +116,12 @@ def revoke(step: Step, message: RevokeReward, ctx: Context) -> Step | Rejection:
             code="unknown_grant",
             reason=f"the customer holds no reward with grant id {data.grant_id!r}; {hint}",
         )
-    if grant.status not in {"issued", "redeemed"}:
+    if grant.status != "issued":
+        used = f" on order {grant.used_on_order}" if grant.used_on_order else ""
         return Rejection(
             code="grant_not_revocable",
-            reason=f"grant {grant.grant_id!r} is {grant.status}; only an unused reward "
-            "(issued or redeemed) can be revoked",
+            reason=f"grant {grant.grant_id!r} is {grant.status}{used}; only an issued, unused "
+            "reward can be revoked",
         )
     rewards = tuple(
         g.model_copy(update={"status": "revoked"}) if g.grant_id == grant.grant_id else g
@@ -130,7 +129,7 @@ def revoke(step: Step, message: RevokeReward, ctx: Context) -> Step | Rejection:
     )
     step = step.update(rewards=rewards)
     refunded_points, refunded_stamps = 0, 0
-    if grant.status == "redeemed":
+    if grant.origin == "redemption":
         refunded_points, refunded_stamps = grant.cost_points or 0, grant.cost_stamps or 0
         if refunded_points:
             step, _ = add_lot(step, ctx, refunded_points, expires_at=None, earned=False)

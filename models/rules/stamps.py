@@ -15,7 +15,7 @@ from __future__ import annotations
 from models.messages import AdjustStamps, OrderPaidData
 from models.program import Program
 from models.rules.base import Context, Rejection, Step, over_deduction
-from models.rules.grants import grant_reward
+from models.rules.grants import grant_reward, reward_lines
 from models.state import OrderLine
 
 
@@ -55,9 +55,7 @@ def add_stamps(step: Step, ctx: Context, amount: int) -> Step:
             stamps_balance=step.state.stamps_balance - rules.card_size,
             stamp_cards_completed=card,
         )
-        step, grant_id = grant_reward(
-            step, ctx, rules.card_reward, "stamp_card", key=f"card-{card}"
-        )
+        step, grant = grant_reward(step, ctx, rules.card_reward, "stamp_card", key=f"card-{card}")
         step = step.log(
             ctx,
             "stamp_card_completed",
@@ -66,8 +64,19 @@ def add_stamps(step: Step, ctx: Context, amount: int) -> Step:
             card=card,
             stamps_spent=rules.card_size,
             reward_id=rules.card_reward,
-            grant_id=grant_id,
+            grant_id=grant.grant_id,
             balance_after=step.state.stamps_balance,
+        )
+        # One email per full card: the card and the reward's code.
+        step, _ = step.notify(
+            ctx,
+            "stamp_card_completed",
+            {
+                "card": card,
+                "card_size": rules.card_size,
+                "stamps_balance": step.state.stamps_balance,
+                "rewards": reward_lines(ctx, [grant]),
+            },
         )
     return step
 

@@ -49,7 +49,7 @@ def change(step: Step, message: ChangeTier, ctx: Context) -> Step | Rejection:
         source="import" if ctx.is_import else "manual",
         held=True,
         hold_until=membership_end(ctx.program, ctx.at),
-        qualify_since=ctx.at if direction == "down" else None,
+        qualify_from=ctx.at if direction == "down" else None,
         entry_rewards=data.entry_rewards is not False and direction != "renew",
         force=data.entry_rewards is True,
         notify=data.notify is not False,
@@ -100,7 +100,9 @@ def manage_tier(step: Step, data: ManageTierData, ctx: Context) -> Step | Reject
         if target is None:
             return _unknown_tier(ctx, data.tier or "")
     else:
-        target = rules_tier(state, program, ctx.at)
+        # The admin asks for the rules on all the activity in the period, which lifts the
+        # restart of a manual downgrade (automatic evaluation counts only what followed it).
+        target = rules_tier(state, program, ctx.at, everything=True)
     chosen = _choose(state.tier, target, data, ctx)
     if not isinstance(chosen, tuple):
         return (
@@ -149,7 +151,8 @@ def manage_tier(step: Step, data: ManageTierData, ctx: Context) -> Step | Reject
         held=held,
         hold_until=hold_until,
         expires_at=expires_at,
-        qualify_since=ctx.at if direction == "down" and data.strategy == "specific" else None,
+        qualify_from=ctx.at if direction == "down" and data.strategy == "specific" else None,
+        lift_downgrade=data.strategy == "rules",
         entry_rewards=default_rewards if data.entry_rewards is None else data.entry_rewards,
         force=data.entry_rewards is True,
         notify=bool(data.notify),

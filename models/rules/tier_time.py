@@ -16,13 +16,13 @@ event then; any later message for the customer settles them first, with the same
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 
 from models.outputs import Cause, derive_id
 from models.program import Program
 from models.rules.base import Context, Step, rank_of
-from models.rules.tiers import evaluate, leaves_window_at, move, rules_tier
+from models.rules.qualification import next_drop, settle_step
+from models.rules.tiers import evaluate, move, rules_tier
 from models.state import CustomerState
 
 
@@ -37,17 +37,7 @@ def review_at(state: CustomerState, program: Program, after: datetime) -> dateti
     base = program.base_tier
     if state.holds_tier_at(after) or rank_of(program, state.tier) <= (base.rank if base else -1):
         return None
-    used = {tier.metric for tier in program.tiers}
-    moments: list[datetime] = []
-    if "points_earned" in used:
-        net: defaultdict[datetime, int] = defaultdict(int)
-        for entry in state.points_earned_log:
-            net[entry.at] += entry.amount
-        moments.extend(at for at, amount in net.items() if amount > 0)
-    if used & {"amount_spent", "orders"}:
-        moments.extend(order.paid_at for order in state.orders if not order.fully_reversed)
-    leaves = (leaves_window_at(program, moment) for moment in moments)
-    return min((moment for moment in leaves if moment is not None and moment > after), default=None)
+    return next_drop(state, program, after)
 
 
 def schedule_review(step: Step, ctx: Context) -> Step:
@@ -77,16 +67,21 @@ def settle_time(step: Step, ctx: Context, cutoff: datetime) -> Step:
             step = _end_temporary_tier(step, event)
         else:
             if state.tier_held and state.tier_hold_until == due:
-                step = step.update(tier_held=False, tier_hold_until=None, qualify_since=None)
+                # The hold ends; what counts toward tiers stays what it was (a manual
+                # downgrade's restart of the count outlives the hold).
+                step = step.update(tier_held=False, tier_hold_until=None)
             step = evaluate(step, event)
         step = schedule_review(step, event)
-    return step
+    return settle_step(step, ctx, cutoff)
 
 
 def _end_temporary_tier(step: Step, event: Context) -> Step:
     state = step.state
     step = step.update(
-        tier_expires_at=None, tier_held=False, tier_hold_until=None, qualify_since=None
+        tier_expires_at=None,
+        tier_held=False,
+        tier_hold_until=None,
+        temporary_qualifying=None,
     )
     target = rules_tier(step.state, event.program, event.at)
     if (target.name if target else None) == state.tier:

@@ -11,63 +11,32 @@
   unless turned off): once per customer and tier, or on every entry, as the program says
   (``entry_rewards_per_tier``). Losing a tier never revokes a grant; only the reversal of
   the order that triggered it does (``reversal``).
+- A move requests one email (``tier_upgraded``, ``tier_downgraded`` or ``tier_renewed``) that
+  carries the entry rewards and their codes; the grants send none of their own.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal
 
-from models.outputs import TierChanged, TierChangedData
-from models.program import Metric, Program, Tier
+from models.outputs import NotificationKind, TierChanged, TierChangedData
+from models.program import Program, Tier
 from models.rules.base import Context, Step, rank_of
-from models.rules.grants import grant_reward
-from models.rules.periods import add_months, start_of_year
-from models.state import CustomerState, TierSource
+from models.rules.grants import grant_reward, reward_lines
+from models.rules.periods import add_months
+from models.rules.qualification import metrics
+from models.state import CustomerState, RewardGrant, TierSource
+from models.tally import Qualifying
 
 Direction = Literal["up", "down", "renew", "expire"]
 
 
-def leaves_window_at(program: Program, moment: datetime) -> datetime | None:
-    """When activity dated ``moment`` stops counting toward a tier (``None``: lifetime).
-
-    Rolling N months: N calendar months after it; calendar year: the next January 1st. Each
-    piece of activity leaves at a fixed moment, so the metric only drops at those moments and
-    the scheduler can be told when (``tier_time.review_at``).
-    """
-    period = program.qualification_period
-    if period.kind == "calendar_year":
-        return start_of_year(moment).replace(year=moment.year + 1)
-    if period.kind == "rolling_months" and period.months is not None:
-        return add_months(moment, period.months)
-    return None
-
-
-def metrics(
-    state: CustomerState, program: Program, at: datetime, since: datetime | None = None
-) -> dict[Metric, Decimal | int]:
-    """The three qualification metrics over the period at ``at`` (and from ``since`` on)."""
-
-    def counts(moment: datetime) -> bool:
-        if since is not None and moment < since:
-            return False
-        leaves = leaves_window_at(program, moment)
-        return leaves is None or at < leaves
-
-    orders = [o for o in state.orders if counts(o.paid_at)]
-    return {
-        "points_earned": sum(e.amount for e in state.points_earned_log if counts(e.at)),
-        "amount_spent": sum((o.net_amount for o in orders), Decimal(0)),
-        "orders": sum(1 for o in orders if not o.fully_reversed),
-    }
-
-
 def rules_tier(
-    state: CustomerState, program: Program, at: datetime, since: datetime | None = None
+    state: CustomerState, program: Program, at: datetime, *, everything: bool = False
 ) -> Tier | None:
-    """The highest tier the rules give the customer at ``at``."""
-    return program.qualifying_tier(metrics(state, program, at, since))
+    """The highest tier the rules give at ``at``: on the activity that counts, or on all."""
+    return program.qualifying_tier(metrics(state, program, at, everything=everything))
 
 
 def membership_end(program: Program, at: datetime) -> datetime | None:
@@ -86,7 +55,8 @@ def move(
     held: bool,
     hold_until: datetime | None,
     expires_at: datetime | None = None,
-    qualify_since: datetime | None = None,
+    qualify_from: datetime | None = None,
+    lift_downgrade: bool = False,
     entry_rewards: bool = False,
     force: bool = False,
     notify: bool = True,
@@ -106,23 +76,26 @@ def move(
         tier_expires_at=expires_at,
         tier_held=held,
         tier_hold_until=hold_until,
-        qualify_since=qualify_since,
+        **_qualifying_after(step.state, expires_at, qualify_from, lift_downgrade=lift_downgrade),
     )
-    granted: list[str] = []
+    grants: list[RewardGrant] = []
     withheld: str | None = None
     if entry_rewards and to is not None and ctx.entry_rewards_allowed:
-        step, granted, withheld = grant_entry_rewards(step, ctx, to, notify=notify, force=force)
+        step, grants, withheld = grant_entry_rewards(step, ctx, to, force=force)
+    granted = [grant.grant_id for grant in grants]
     notified = False
     if notify:
+        # One email for the whole move: the new tier, its entry rewards and their codes.
         step, notified = step.notify(
             ctx,
-            "tier_changed",
+            _notification_kind(ctx.program, from_tier, to, direction),
             {
                 "from_tier": from_tier,
                 "to_tier": to_name,
                 "direction": direction,
                 "expires_at": expires_at.isoformat() if expires_at else None,
                 "benefits": list(to.benefits) if to else [],
+                "rewards": reward_lines(ctx, grants),
             },
         )
     change_id = step.output_id(ctx, "tier.changed")
@@ -158,12 +131,52 @@ def move(
     )
 
 
+def _qualifying_after(
+    state: CustomerState,
+    expires_at: datetime | None,
+    qualify_from: datetime | None,
+    *,
+    lift_downgrade: bool,
+) -> dict[str, Qualifying | None]:
+    """What counts toward tiers after a move.
+
+    A manual downgrade (``qualify_from``, no expiry) restarts the count: only activity from it
+    on counts for the rules, through every later move, until another manual downgrade restarts
+    it or an admin applies the rules to all activity (``lift_downgrade``). A temporary
+    downgrade restarts it only while it lasts; any other move ends that restart.
+    """
+    if qualify_from is not None and expires_at is None:
+        return {
+            "downgrade_qualifying": Qualifying(since=qualify_from),
+            "temporary_qualifying": None,
+        }
+    changes: dict[str, Qualifying | None] = {
+        "temporary_qualifying": None if qualify_from is None else Qualifying(since=qualify_from)
+    }
+    if lift_downgrade:
+        changes["downgrade_qualifying"] = None
+    return changes
+
+
+def _notification_kind(
+    program: Program, from_tier: str | None, to: Tier | None, direction: Direction
+) -> NotificationKind:
+    """The email of a move: an upgrade, a downgrade (down or an ending), or a renewal."""
+    if direction == "renew":
+        return "tier_renewed"
+    if direction == "up":
+        return "tier_upgraded"
+    # An ending returns to the tier the customer would hold; rarely that is a higher one.
+    rising = to is not None and to.rank > rank_of(program, from_tier)
+    return "tier_upgraded" if direction == "expire" and rising else "tier_downgraded"
+
+
 def grant_entry_rewards(
-    step: Step, ctx: Context, tier: Tier, *, notify: bool = True, force: bool = False
-) -> tuple[Step, list[str], str | None]:
+    step: Step, ctx: Context, tier: Tier, *, force: bool = False
+) -> tuple[Step, list[RewardGrant], str | None]:
     """Grant the tier's entry rewards unless the program's policy withholds them.
 
-    Returns the step, the grant ids and, when withheld, why. With ``entry_rewards_per_tier:
+    Returns the step, the grants and, when withheld, why. With ``entry_rewards_per_tier:
     once`` a customer who already holds a tier's entry rewards gets none on re-entering it
     (a down-and-up cycle cannot farm them); ``force`` (an admin's explicit
     ``entry_rewards: true``) grants them anyway.
@@ -173,12 +186,10 @@ def grant_entry_rewards(
     policy = ctx.program.entry_rewards_per_tier
     if policy == "once" and not force and step.state.received_entry_rewards(tier.name):
         return step, [], f"{tier.name} entry rewards were already received (once per tier)"
-    granted: list[str] = []
+    granted: list[RewardGrant] = []
     for reward_id in tier.entry_rewards:
-        step, grant_id = grant_reward(
-            step, ctx, reward_id, "entry", key=tier.name, tier=tier.name, notify=notify
-        )
-        granted.append(grant_id)
+        step, grant = grant_reward(step, ctx, reward_id, "entry", key=tier.name, tier=tier.name)
+        granted.append(grant)
     if not step.state.received_entry_rewards(tier.name):
         step = step.update(entry_rewards_received=(*step.state.entry_rewards_received, tier.name))
     return step, granted, None
@@ -214,7 +225,7 @@ def evaluate(step: Step, ctx: Context) -> Step:
     if not state.active:
         return step
     held = state.holds_tier_at(ctx.at)
-    target = rules_tier(state, program, ctx.at, state.qualify_since if held else None)
+    target = rules_tier(state, program, ctx.at)
     current = rank_of(program, state.tier)
     target_rank = -1 if target is None else target.rank
     if target is not None and target_rank > current:

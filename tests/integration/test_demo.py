@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from demo.runner import play
-from models.program import load_program
 from models.state import CustomerState
+from program_file import load_program
 from settings import Settings
 from tests.integration.pipeline_harness import free_port
 from tests.integration.pipeline_load import Oracle

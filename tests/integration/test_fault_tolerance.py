@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from models.program import load_program
+from program_file import load_program
 from settings import Settings
 from tests.integration.pipeline_harness import (
     OutputReader,

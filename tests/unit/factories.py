@@ -40,7 +40,7 @@ BASE_PROGRAM: dict[str, Any] = {
         {"name": "Gold", "rank": 2, "threshold": 1500, "entry_rewards": ["welcome-gold"]},
     ],
     "qualification_period": "lifetime",
-    "emails": {"tier_changed": True, "reward_granted": True, "reward_redeemed": True},
+    "emails": {"tier_upgraded": True, "tier_downgraded": True, "reward_redeemed": True},
     "rewards": [
         {"reward_id": "welcome-silver", "name": "5 EUR off"},
         {"reward_id": "welcome-gold", "name": "10 EUR off"},

@@ -18,10 +18,10 @@ from models.messages import OrderItem, OrderPaidData
 from models.program import (
     ProgramError,
     UnknownNameError,
-    load_program,
     parse_program,
     program_contract_view,
 )
+from program_file import load_program
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "program.example.yaml"
 

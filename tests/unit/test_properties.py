@@ -14,6 +14,7 @@ from models.decide import decide
 from models.messages import InputMessage
 from models.program import Program
 from models.state import CustomerState
+from models.tally import Counts
 from tests.unit.factories import CODE_KEY, CUSTOMER, NOW, PROGRAM, T0, make_program
 from tests.unit.reference_model import RefCustomer
 from topics.codec import parse_message
@@ -126,8 +127,27 @@ def check_invariants(state: CustomerState) -> None:
     assert state.points_balance >= 0
     assert state.stamps_balance >= 0
     assert 0 <= state.stamps_balance < 5  # a full card spends its stamps at once
-    assert state.points_earned == sum(e.amount for e in state.points_earned_log)
+    assert state.points_balance == sum(lot.amount for lot in state.points_lots)
+    spend_order = [
+        (lot.expires_at is None, lot.expires_at or lot.earned_at) for lot in state.points_lots
+    ]
+    assert spend_order == sorted(spend_order)
     assert state.lifetime_spend == sum((o.net_amount for o in state.orders), Decimal(0))
+    assert state.order_count == sum(1 for o in state.orders if not o.fully_reversed)
+    for tally in (state.qualifying, state.downgrade_qualifying, state.temporary_qualifying):
+        if tally is None:
+            continue
+        summed = Counts()
+        for bucket in tally.periods:
+            summed = summed.plus(bucket)
+        assert tally.window == summed
+        assert [b.start for b in tally.periods] == sorted({b.start for b in tally.periods})
+    # The tally of all activity holds everything, as the lifetime figures do.
+    assert state.qualifying.total == Counts(
+        points_earned=state.points_earned,
+        amount_spent=state.lifetime_spend,
+        orders=state.order_count,
+    )
     for record in state.orders:
         assert 0 <= record.points_reversed <= record.points_earned
         assert 0 <= record.stamps_reversed <= record.stamps_earned

@@ -78,7 +78,7 @@ CASES = [
         "revoke a used grant",
         _revoke_used,
         "grant_not_revocable",
-        ["is used", "only an unused reward"],
+        ["is used", "only an issued, unused reward"],
     ),
     (
         "after_field_date with the field missing",

@@ -64,7 +64,7 @@ def test_spending_consumes_soonest_expiring_lots_first_and_never_expiring_last(
         for n, (delta, months) in enumerate(lots)
     ]
     state = joined(*messages)
-    ids = [lot.lot_id for lot in state.points_lots]
+    ids = [lot.lot_id for lot in sorted(state.points_lots, key=lambda lot: lot.earned_at)]
     decision = apply(state, adjust(-deduct, at=later(10)))
     assert decision.state is not None
     remaining = {lot.lot_id: lot.amount for lot in decision.state.points_lots}

@@ -121,7 +121,7 @@ def test_redeem_spends_points_or_stamps(setup, reward, points, stamp_count) -> N
     assert (decision.state.points_balance, decision.state.stamps_balance) == (points, stamp_count)
     assert {"reward.redeemed", "reward.granted"} <= set(kinds(decision))
     [grant] = [g for g in decision.state.rewards if g.origin == "redemption"]
-    assert (grant.reward_id, grant.status) == (reward, "redeemed")
+    assert (grant.reward_id, grant.status) == (reward, "issued")
 
 
 def test_redeem_does_not_reduce_points_earned() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,6 +10,14 @@ from models.rules.periods import add_months
 from tests.unit.factories import T0, apply, joined, later, make_program, msg, order, run, upsert
 
 ROLLING = make_program(qualification_period={"rolling_months": 12})
+
+
+def rolling_end(moment: datetime, months: int = 12) -> datetime:
+    """Activity counts until the end of the same date ``months`` later (UTC days)."""
+    day = add_months(moment, months).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 CALENDAR = make_program(qualification_period="calendar_year")
 
 
@@ -24,7 +32,7 @@ def tier_changes(decision):
 @pytest.mark.parametrize(
     ("program", "due"),
     [
-        (ROLLING, add_months(T0, 12)),
+        (ROLLING, rolling_end(T0)),
         (CALENDAR, datetime(2026, 1, 1, tzinfo=UTC)),
     ],
     ids=["rolling", "calendar_year"],
@@ -47,7 +55,7 @@ def test_lifetime_period_needs_no_review() -> None:
 
 def test_review_before_the_metric_falls_below_the_threshold_changes_nothing() -> None:
     state = joined(order("o1", "100.00"), order("o2", "600.00", at=later(100)), program=ROLLING)
-    first, second = add_months(T0, 12), add_months(later(100), 12)
+    first, second = rolling_end(T0), rolling_end(later(100))
     assert (state.tier, state.next_due_at) == ("Silver", first)
     decision = apply(state, time_event(first), ROLLING)
     assert (decision.state.tier, tier_changes(decision)) == ("Silver", [])
@@ -80,8 +88,8 @@ def test_several_due_reviews_settle_in_time_order() -> None:
     changes = [(c.from_tier, c.to_tier) for c in tier_changes(decision)]
     assert changes == [("Gold", "Silver"), ("Silver", "Bronze")]
     assert [a.at for a in decision.activity if a.kind == "tier_changed"] == [
-        add_months(T0, 12),
-        add_months(later(60), 12),
+        rolling_end(T0),
+        rolling_end(later(60)),
     ]
 
 
@@ -113,4 +121,4 @@ def test_spend_metric_is_reviewed_too_and_refunded_orders_are_not() -> None:
         program=program,
     )
     assert state is not None
-    assert (state.tier, state.next_due_at) == ("Silver", add_months(later(10), 12))
+    assert (state.tier, state.next_due_at) == ("Silver", rolling_end(later(10)))

@@ -1,0 +1,77 @@
+"""The store's collections and their indexes, created at start (idempotent).
+
+The email is unique through a normalised field, ``email_key`` (``strip().casefold()``, the
+rules' own ``email_key``), not a collation: the rules and the store then compare emails the
+same way, a plain equality query uses the index without naming a collation, and it behaves the
+same on every MongoDB-compatible server. Customers without an email (``email_key: null``) are
+outside the unique index (a partial index on string values).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
+
+CUSTOMERS = "customers"
+ID_ARCHIVE = "applied_id_archive"
+ORDER_ARCHIVE = "order_archive"
+ACTIVITY = "activity"
+PARKED = "parked_messages"
+
+INDEXES: dict[str, list[IndexModel]] = {
+    CUSTOMERS: [
+        IndexModel(
+            [("email_key", ASCENDING)],
+            name="email_unique",
+            unique=True,
+            partialFilterExpression={"email_key": {"$type": "string"}},
+        ),
+        IndexModel([("next_due_at", ASCENDING), ("_id", ASCENDING)], name="next_due"),
+        IndexModel([("groups", ASCENDING), ("_id", ASCENDING)], name="groups"),
+        IndexModel([("codes", ASCENDING)], name="grant_codes"),
+        IndexModel([("pending", ASCENDING)], name="outbox_pending", sparse=True),
+    ],
+    ACTIVITY: [
+        IndexModel(
+            [("customer_id", ASCENDING), ("at", DESCENDING), ("activity_id", DESCENDING)],
+            name="customer_time",
+        ),
+        IndexModel(
+            [("batch_id", ASCENDING), ("row", ASCENDING)],
+            name="import_batch_row",
+            partialFilterExpression={"batch_id": {"$type": "string"}},
+        ),
+    ],
+    PARKED: [
+        IndexModel(
+            [("customer_id", ASCENDING), ("parked_at", ASCENDING), ("seq", ASCENDING)],
+            name="customer_arrival",
+        ),
+        IndexModel([("parked_at", ASCENDING), ("seq", ASCENDING)], name="parked_at"),
+    ],
+    # The archives are read and written by ``_id`` only (a digest of customer id and id).
+}
+
+_CONFLICTS = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
+
+
+class IndexConflictError(Exception):
+    """An index exists with the same name and different keys or options."""
+
+
+async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Create every index the store relies on; existing identical ones are left alone."""
+    for collection, models in INDEXES.items():
+        try:
+            await db[collection].create_indexes(models)
+        except OperationFailure as exc:
+            if exc.code in _CONFLICTS:
+                raise IndexConflictError(
+                    f"database {db.name!r}, collection {collection!r}: an index exists with "
+                    f"the same name and other options ({(exc.details or {}).get('errmsg', exc)}); "
+                    "drop it (db.collection.dropIndex(name)) and start again"
+                ) from exc
+            raise

@@ -1,0 +1,400 @@
+"""The MongoDB ``CustomerRepository``, through PyMongo's ``AsyncMongoClient``.
+
+One document per customer, written with a version check in one ``bulk_write`` per batch; the
+id and order archives, activity and parked messages are collections beside it (see
+docs/storage.md for the documents, the indexes and why the write order is safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, InsertOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from models.state import OrderRecord
+from settings import Settings
+from store import documents as docs
+from store.hot import HotPlan, plan_write
+from store.indexes import ACTIVITY, CUSTOMERS, ID_ARCHIVE, ORDER_ARCHIVE, PARKED, ensure_indexes
+from store.memory import DEFAULT_HOT_ORDERS
+from store.mongo_log import (
+    DUPLICATE_KEY,
+    ID_CHUNK,
+    ActivityLog,
+    ParkingLot,
+    chunks,
+    insert_ignoring_duplicates,
+)
+from store.repository import (
+    ActivityCursor,
+    ActivityPage,
+    ActivityRecord,
+    BatchActivity,
+    CustomerWrite,
+    DueCustomer,
+    LoadRequest,
+    ParkedMessage,
+    PendingOutbox,
+    SaveResult,
+    StoredCustomer,
+    normalize_email,
+)
+
+Db = AsyncDatabase[dict[str, Any]]
+DEFAULT_LOAD_CHUNK = 64
+"""Ids per ``$in`` load: chunks of 50-100 ids load 4-7 times faster here than 1,000 at once."""
+
+
+async def open_repository(settings: Settings) -> MongoCustomerRepository:
+    """Connect (inside the running loop), create the indexes and return the repository."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000
+    )
+    db = client[settings.mongo_database]
+    try:
+        await ensure_indexes(db)
+    except BaseException:
+        await client.close()
+        raise
+    return MongoCustomerRepository(
+        db,
+        hot_orders=settings.store_hot_orders,
+        load_chunk=settings.store_load_chunk,
+        client=client,
+    )
+
+
+class MongoCustomerRepository:
+    """Customers in MongoDB; create with ``open_repository`` (or a database and its indexes)."""
+
+    def __init__(
+        self,
+        db: Db,
+        *,
+        hot_orders: int = DEFAULT_HOT_ORDERS,
+        load_chunk: int = DEFAULT_LOAD_CHUNK,
+        client: AsyncMongoClient[dict[str, Any]] | None = None,
+    ) -> None:
+        self.db = db
+        self.hot_orders = hot_orders
+        self.load_chunk = load_chunk
+        self._client = client
+        self.customers = db[CUSTOMERS]
+        self.id_archive = db[ID_ARCHIVE]
+        self.order_archive = db[ORDER_ARCHIVE]
+        self.log = ActivityLog(db[ACTIVITY])
+        self.parking = ParkingLot(db[PARKED])
+
+    # --- load ----------------------------------------------------------------------------
+
+    async def load_many(self, requests: Sequence[LoadRequest]) -> dict[str, StoredCustomer]:
+        """Load these customers in ``$in`` chunks, hydrated with what the batch needs."""
+        wanted = {r.customer_id: r for r in requests}
+        ids = list(wanted)
+        parts = await asyncio.gather(
+            *(self._find(list(part)) for part in chunks(ids, self.load_chunk))
+        )
+        found = {doc["_id"]: doc for part in parts for doc in part}
+        known, restored, _ = await asyncio.gather(
+            self._known_ids(found, wanted),
+            self._restored_orders(found, wanted),
+            self.log.insert_missing([a for d in found.values() for a in d["activity_pending"]]),
+        )
+        return {
+            cid: docs.decode_customer(doc, restored.get(cid, []), known.get(cid, frozenset()))
+            for cid, doc in found.items()
+        }
+
+    async def _find(self, ids: list[str]) -> list[docs.Document]:
+        return await self.customers.find({"_id": {"$in": ids}}).to_list()
+
+    async def _known_ids(
+        self, found: Mapping[str, docs.Document], wanted: Mapping[str, LoadRequest]
+    ) -> dict[str, frozenset[str]]:
+        """Return, per customer, the requested message ids found in the id archive."""
+        pairs: dict[str, tuple[str, str]] = {}
+        for cid, doc in found.items():
+            if not doc.get("archived_ids"):
+                continue
+            ring = set(doc["state"].get("applied_ids", ()))
+            for message_id in wanted[cid].message_ids - ring:
+                pairs[docs.pair_id(cid, message_id)] = (cid, message_id)
+        known: dict[str, set[str]] = {}
+        for part in chunks(list(pairs), ID_CHUNK):
+            async for row in self.id_archive.find({"_id": {"$in": list(part)}}, {"_id": 1}):
+                cid, message_id = pairs[row["_id"]]
+                known.setdefault(cid, set()).add(message_id)
+        return {cid: frozenset(ids) for cid, ids in known.items()}
+
+    async def _restored_orders(
+        self, found: Mapping[str, docs.Document], wanted: Mapping[str, LoadRequest]
+    ) -> dict[str, list[OrderRecord]]:
+        """Return, per customer, the archived records of the orders the batch references."""
+        ids: list[str] = []
+        for cid, doc in found.items():
+            if not doc.get("archived_orders"):
+                continue
+            hot = {o["order_id"] for o in doc["state"].get("orders", ())}
+            ids.extend(docs.pair_id(cid, o) for o in sorted(wanted[cid].order_ids - hot))
+        restored: dict[str, list[OrderRecord]] = {}
+        for part in chunks(ids, ID_CHUNK):
+            async for row in self.order_archive.find({"_id": {"$in": list(part)}}):
+                record = OrderRecord.model_validate(row["record"])
+                restored.setdefault(row["customer_id"], []).append(record)
+        return restored
+
+    async def get(self, customer_id: str) -> StoredCustomer | None:
+        """Load one customer as stored (hot orders only)."""
+        doc = await self.customers.find_one({"_id": customer_id})
+        if doc is None:
+            return None
+        await self.log.insert_missing(doc["activity_pending"])
+        return docs.decode_customer(doc, [], frozenset())
+
+    # --- save ----------------------------------------------------------------------------
+
+    async def save_batch(self, writes: Sequence[CustomerWrite]) -> SaveResult:
+        """Archive committed content, write every customer in one bulk write, then activity."""
+        if not writes:
+            return SaveResult()
+        plans = [plan_write(w, self.hot_orders) for w in writes]
+        await self._archive(writes, plans)
+        write_id = uuid.uuid4().hex
+        ops: list[InsertOne[docs.Document] | UpdateOne] = []
+        activity: dict[str, list[docs.Document]] = {}
+        for write, plan in zip(writes, plans, strict=True):
+            cid = write.customer_id
+            activity[cid] = [docs.activity_doc(cid, r) for r in write.activity]
+            ops.append(self._write_op(write, plan, activity[cid], write_id))
+        failed, matched = await self._bulk(ops)
+        conflicts = {writes[i].customer_id for i, kind in failed.items() if kind == "conflict"}
+        email_keys = {
+            writes[i].customer_id: docs.email_key_of(plans[i].state) or ""
+            for i, kind in failed.items()
+            if kind == "email"
+        }
+        updates = [w.customer_id for i, w in enumerate(writes) if w.loaded and i not in failed]
+        if matched < len(updates):
+            # Which version checks failed: the bulk result only counts them.
+            conflicts |= await self._lost_races(updates, write_id)
+        owners = await self.email_owners(email_keys.values()) if email_keys else {}
+        taken: dict[str, str] = {}
+        for cid, key in email_keys.items():
+            owner = owners.get(key)
+            if owner is None or owner == cid:
+                conflicts.add(cid)  # the holder moved on meanwhile: redo finds it free
+            else:
+                taken[cid] = owner
+        saved = {w.customer_id for w in writes} - conflicts - taken.keys()
+        await self.log.insert([a for cid in saved for a in activity[cid]])
+        return SaveResult(saved=frozenset(saved), conflicts=frozenset(conflicts), email_taken=taken)
+
+    def _write_op(
+        self, write: CustomerWrite, plan: HotPlan, activity: list[docs.Document], write_id: str
+    ) -> InsertOne[docs.Document] | UpdateOne:
+        offsets = docs.merged_offsets(write.loaded, write.offsets)
+        fields = docs.customer_fields(plan, offsets, activity)
+        outbox = [docs.encode_outbox(e) for e in write.outbox]
+        fields["write_id"] = write_id
+        if write.loaded is None:
+            doc = {"_id": write.customer_id, "version": 1, **fields, "outbox": outbox}
+            if outbox:
+                doc["pending"] = True
+            return InsertOne(doc)
+        fields["version"] = write.loaded.version + 1
+        update: dict[str, Any] = {"$set": fields}
+        if outbox:
+            fields["pending"] = True
+            update["$push"] = {"outbox": {"$each": outbox}}
+        return UpdateOne({"_id": write.customer_id, "version": write.loaded.version}, update)
+
+    async def _bulk(
+        self, ops: Sequence[InsertOne[docs.Document] | UpdateOne]
+    ) -> tuple[dict[int, str], int]:
+        """Run the writes; return (op index -> "conflict" or "email", updates matched)."""
+        try:
+            result = await self.customers.bulk_write(list(ops), ordered=False)
+        except BulkWriteError as exc:
+            failed: dict[int, str] = {}
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != DUPLICATE_KEY:
+                    raise
+                key = error.get("keyPattern") or {}
+                failed[int(error["index"])] = "email" if "email_key" in key else "conflict"
+            return failed, int(exc.details.get("nMatched", 0))
+        return {}, result.matched_count
+
+    async def _lost_races(self, updates: list[str], write_id: str) -> set[str]:
+        """Return the updated customers whose version check failed: they lack our write id."""
+        lost: set[str] = set()
+        for part in chunks(updates, ID_CHUNK):
+            mine: set[str] = set()
+            async for row in self.customers.find({"_id": {"$in": list(part)}}, {"write_id": 1}):
+                if row.get("write_id") == write_id:
+                    mine.add(row["_id"])
+            lost |= set(part) - mine
+        return lost
+
+    async def _archive(self, writes: Sequence[CustomerWrite], plans: Sequence[HotPlan]) -> None:
+        """Copy committed ids and orders leaving the hot documents to the archives."""
+        now = datetime.now(UTC)
+        ids: list[docs.Document] = []
+        orders: list[UpdateOne] = []
+        for write, plan in zip(writes, plans, strict=True):
+            cid = write.customer_id
+            ids.extend(docs.id_archive_doc(cid, m, now) for m in plan.archive_ids)
+            for order in plan.archive_orders:
+                doc = docs.order_archive_doc(cid, order, plan.archive_version)
+                # Only over an older copy: a stale writer never replaces a newer record.
+                orders.append(
+                    UpdateOne(
+                        {"_id": doc["_id"], "version": {"$lt": plan.archive_version}},
+                        {"$set": {k: v for k, v in doc.items() if k != "_id"}},
+                        upsert=True,
+                    )
+                )
+        await asyncio.gather(
+            insert_ignoring_duplicates(self.id_archive, ids), self._archive_orders(orders)
+        )
+
+    async def _archive_orders(self, ops: list[UpdateOne]) -> None:
+        if not ops:
+            return
+        try:
+            await self.order_archive.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            # A duplicate key means a newer copy is archived already (the filter missed it).
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
+    # --- activity ------------------------------------------------------------------------
+
+    async def append_activity(self, customer_id: str, records: Sequence[ActivityRecord]) -> None:
+        """Record activity entries; an id already recorded is left as it is."""
+        await self.log.insert([docs.activity_doc(customer_id, r) for r in records])
+
+    async def activity(
+        self, customer_id: str, *, limit: int = 50, before: ActivityCursor | None = None
+    ) -> ActivityPage:
+        """Return one page of the customer's activity, newest first."""
+        return await self.log.page(customer_id, limit, before)
+
+    async def batch_activity(self, batch_id: str) -> BatchActivity:
+        """Count the rows of an import batch that were applied and refused."""
+        return await self.log.batch_counts(batch_id)
+
+    # --- outbox --------------------------------------------------------------------------
+
+    async def pending_outbox(
+        self, *, customer_ids: Collection[str] | None = None, limit: int = 1000
+    ) -> list[PendingOutbox]:
+        """Return customers with unsent outputs (indexed by the ``pending`` flag)."""
+        query: dict[str, Any] = {"pending": True}
+        if customer_ids is not None:
+            query["_id"] = {"$in": sorted(set(customer_ids))}
+        cursor = self.customers.find(query, {"outbox": 1}).sort("_id", ASCENDING).limit(limit)
+        pending = []
+        async for doc in cursor:
+            entries = tuple(docs.decode_outbox(e) for e in doc.get("outbox", ()))
+            if entries:
+                pending.append(PendingOutbox(customer_id=doc["_id"], entries=entries))
+        return pending
+
+    async def mark_sent(self, sent: Mapping[str, Collection[str]]) -> None:
+        """Pull published outputs; clear the pending flag of outboxes left empty."""
+        ops: list[UpdateOne] = []
+        for cid, output_ids in sent.items():
+            ids = sorted(set(output_ids))
+            ops.append(UpdateOne({"_id": cid}, {"$pull": {"outbox": {"id": {"$in": ids}}}}))
+            # A save that pushed meanwhile left the outbox non-empty: the flag stays.
+            ops.append(UpdateOne({"_id": cid, "outbox": {"$size": 0}}, {"$unset": {"pending": ""}}))
+        if ops:
+            await self.customers.bulk_write(ops, ordered=True)
+
+    # --- parked messages -----------------------------------------------------------------
+
+    async def park(self, messages: Sequence[ParkedMessage]) -> None:
+        """Keep messages for customers not known yet; parking one again is a no-op."""
+        await self.parking.park(messages)
+
+    async def parked_for(self, customer_ids: Collection[str]) -> dict[str, list[ParkedMessage]]:
+        """Return the parked messages of these customers, in arrival order."""
+        return await self.parking.for_customers(customer_ids)
+
+    async def parked_before(self, cutoff: datetime, *, limit: int = 500) -> list[ParkedMessage]:
+        """Return messages parked before ``cutoff``, oldest first."""
+        return await self.parking.before(cutoff, limit)
+
+    async def unpark(self, messages: Sequence[ParkedMessage]) -> None:
+        """Forget these parked messages."""
+        await self.parking.remove(messages)
+
+    async def parked_count(self) -> int:
+        """Return how many messages are parked."""
+        return await self.parking.count()
+
+    # --- queries -------------------------------------------------------------------------
+
+    async def due_customers(
+        self, at: datetime, *, after: DueCustomer | None = None, limit: int = 500
+    ) -> list[DueCustomer]:
+        """Return customers due at or before ``at`` (indexed), by due time then id."""
+        query: dict[str, Any] = {"next_due_at": {"$lte": at}}
+        if after is not None:
+            query["$or"] = [
+                {"next_due_at": {"$gt": after.due_at}},
+                {"next_due_at": after.due_at, "_id": {"$gt": after.customer_id}},
+            ]
+        cursor = (
+            self.customers.find(query, {"next_due_at": 1})
+            .sort([("next_due_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [DueCustomer(due_at=d["next_due_at"], customer_id=d["_id"]) async for d in cursor]
+
+    async def group_members(self, group_id: str) -> AsyncIterator[str]:
+        """Stream the ids of the customers in this group from a cursor, by id."""
+        cursor = (
+            self.customers.find({"groups": group_id}, {"_id": 1})
+            .sort([("groups", ASCENDING), ("_id", ASCENDING)])
+            .batch_size(500)
+        )
+        async for doc in cursor:
+            yield doc["_id"]
+
+    async def customer_id_by_email(self, email: str) -> str | None:
+        """Return the customer holding this email, compared case-insensitively."""
+        doc = await self.customers.find_one({"email_key": normalize_email(email)}, {"_id": 1})
+        return None if doc is None else str(doc["_id"])
+
+    async def email_owners(self, emails: Collection[str]) -> dict[str, str]:
+        """Map each normalised email held by a customer to its owner."""
+        keys = sorted({normalize_email(e) for e in emails})
+        owners: dict[str, str] = {}
+        for part in chunks(keys, ID_CHUNK):
+            query = {"email_key": {"$in": list(part)}}
+            async for doc in self.customers.find(query, {"email_key": 1}):
+                owners[doc["email_key"]] = doc["_id"]
+        return owners
+
+    async def customer_id_by_code(self, code: str) -> str | None:
+        """Return the customer holding the grant with this code."""
+        doc = await self.customers.find_one({"codes": code}, {"_id": 1})
+        return None if doc is None else str(doc["_id"])
+
+    async def customer_ids(self) -> AsyncIterator[str]:
+        """Stream every customer id, in id order."""
+        cursor = self.customers.find({}, {"_id": 1}).sort("_id", ASCENDING).batch_size(1000)
+        async for doc in cursor:
+            yield doc["_id"]
+
+    async def close(self) -> None:
+        """Close the client if this repository opened it."""
+        if self._client is not None:
+            await self._client.close()
