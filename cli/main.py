@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from cli import bench as bench_cli
 from cli import demo as demo_cli
 from cli import program as program_cli
 from cli import schemas as schemas_cli
@@ -18,4 +19,5 @@ app = typer.Typer(
 app.add_typer(stack_cli.app, name="stack")
 app.add_typer(program_cli.app, name="program")
 app.add_typer(schemas_cli.app, name="schemas")
+app.add_typer(bench_cli.app, name="bench")
 app.command("demo")(demo_cli.demo)

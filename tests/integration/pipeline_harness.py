@@ -23,12 +23,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
-from bootstrap import kafka_consumer, kafka_producer, mongo_client
+from bootstrap import kafka_consumer, kafka_producer
 from models.state import CustomerState
 from settings import Settings
 from stack.mongo import MongoService
 from stack.process import port_open, read_pid, wait_for
 from stack.worker import START_TIMEOUT, WorkerError, WorkerProcess
+from store.mongo import open_repository
+from store.repository import LoadRequest
 from tests.integration.pipeline_load import CODE_KEY, Load, Published, comparable
 from tests.integration.waiting import eventually
 from topics import names
@@ -107,19 +109,12 @@ class Pipeline:
 
     async def read_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
         """Load the stored state of these customers (absent ones are missing from the result)."""
-        client = mongo_client(self.settings)
+        repository = await open_repository(self.settings)
         try:
-            collection = client[self.database]["customers"]
-            wanted = list(customer_ids)
-            found: dict[str, CustomerState] = {}
-            for start in range(0, len(wanted), 100):
-                cursor = collection.find({"_id": {"$in": wanted[start : start + 100]}})
-                async for doc in cursor:
-                    state = CustomerState.model_validate(doc["state"])
-                    found[state.customer_id] = state
-            return found
+            loaded = await repository.load_many([LoadRequest(c) for c in customer_ids])
+            return {customer_id: stored.state for customer_id, stored in loaded.items()}
         finally:
-            await client.close()
+            await repository.close()
 
 
 class Worker(WorkerProcess):

@@ -1,0 +1,21 @@
+"""``loyalty bench ...``: measurements of the engine, one subcommand per part measured.
+
+Each subcommand reports numbers (never asserts them) with the ceiling it compares to; the
+results and how they were taken are written into docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cli.bench_pipeline import pipeline
+
+app = typer.Typer(help="Measure the engine: rules, pipeline, imports.", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Measure the engine: rules, pipeline, imports."""
+
+
+app.command("pipeline")(pipeline)
