@@ -10,7 +10,7 @@ COPY store ./store
 COPY stack ./stack
 COPY cli ./cli
 COPY demo ./demo
-COPY settings.py bootstrap.py program.example.yaml ./
+COPY settings.py bootstrap.py program_file.py program.example.yaml ./
 RUN pip install --no-cache-dir .
 USER nobody
 ENTRYPOINT ["loyalty"]
