@@ -108,10 +108,8 @@ def _print_outputs(result: DemoResult) -> None:
         )
     console.print(table)
     grants = result.outputs_of("reward.granted")
-    console.print(
-        f"reward.granted messages on loyalty.rewards: {len(grants)} "
-        f"({', '.join(g['data']['reward_id'] for g in grants) or 'none'})"
-    )
+    listed = ", ".join(f"{g['data']['reward_id']} code {g['data'].get('code')}" for g in grants)
+    console.print(f"reward.granted messages on loyalty.rewards: {len(grants)} ({listed or 'none'})")
     requests = result.outputs_of("notification.requested")
     console.print(f"notification requests on loyalty.notifications: {len(requests)}")
     for note in requests:

@@ -1,8 +1,9 @@
 """A deliberately simple second implementation of part of the rules, for tests only.
 
 It knows one fixed program (the test program of ``factories``, without membership period) and
-only these messages: join, order paid, refund by amount or in full, cancellation, points and
-stamps adjustments, and redeeming the 300-point tote bag or the 3-stamp cookie. It tracks plain
+only these messages: join, order paid (lattes that earn stamps, mugs that do not), refund by
+amount, by items or in full, cancellation, points and stamps adjustments, and redeeming the
+300-point tote bag or the 3-stamp cookie. It tracks plain
 numbers: points balance, points earned, stamps balance, stamp cards completed (a full card of 5
 spends its stamps), spend and the tier. It does not import the rules; if
 both implementations agree over random histories, a bug would have to be made twice.
@@ -13,12 +14,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 
 TIERS = [("Bronze", 0, Decimal(1)), ("Silver", 500, Decimal("1.5")), ("Gold", 1500, Decimal(1))]
 TOTE_BAG_COST = 300
 COOKIE_COST = 3
 CARD_SIZE = 5
 STAMP_MIN_ORDER = Decimal(5)
+COFFEE_PRICE = Decimal("1.00")
+MUG_PRICE = Decimal("5.00")
 
 
 @dataclass
@@ -26,10 +30,53 @@ class RefOrder:
     total: Decimal
     points: int
     stamps: int
+    lines: dict[str, tuple[int, Decimal, int]] = field(default_factory=dict)
+    """sku -> (quantity, unit price, stamps per unit)"""
+    refunded_units: dict[str, int] = field(default_factory=dict)
+    by_amount: Decimal = Decimal(0)
     refunded: Decimal = Decimal(0)
     points_back: int = 0
     stamps_back: int = 0
+    in_full: bool = False
+    any_refund: bool = False
     cancelled: bool = False
+
+    def share(self) -> Fraction:
+        """How much of the order is refunded: amounts over the total, items over their base."""
+        if self.cancelled or self.in_full:
+            return Fraction(1)
+        if not self.any_refund:
+            return Fraction(0)
+        if self.total == 0:
+            done = all(
+                self.refunded_units.get(sku, 0) >= q for sku, (q, _, _) in self.lines.items()
+            )
+            return Fraction(int(done))
+        value = sum(q * price for q, price, _ in self.lines.values())
+        back = sum(
+            self.refunded_units.get(sku, 0) * price for sku, (_, price, _) in self.lines.items()
+        )
+        base = max(Fraction(value), Fraction(self.total))
+        return min(
+            Fraction(1), Fraction(self.by_amount) / Fraction(self.total) + Fraction(back) / base
+        )
+
+    def money(self) -> Decimal:
+        share = self.share()
+        if share >= 1:
+            return self.total
+        return Decimal(math.floor(Fraction(self.total) * share * 10_000)) / 10_000
+
+    def stamps_due(self) -> int:
+        share = self.share()
+        if share >= 1:
+            return self.stamps
+        per_item = sum(q * spu for q, _, spu in self.lines.values())
+        named = sum(
+            self.refunded_units.get(sku, 0) * spu for sku, (_, _, spu) in self.lines.items()
+        )
+        by_amount = Fraction(self.by_amount) / Fraction(self.total) if self.total else 0
+        return min(self.stamps, per_item, named + math.floor(per_item * by_amount))
 
 
 @dataclass
@@ -54,38 +101,61 @@ class RefCustomer:
     def _multiplier(self) -> Decimal:
         return next(m for name, _, m in TIERS if name == self.tier)
 
-    def order_paid(self, msg_id: str, order_id: str, total: Decimal, coffees: int) -> None:
+    def order_paid(
+        self, msg_id: str, order_id: str, total: Decimal, coffees: int, mugs: int = 0
+    ) -> None:
         if msg_id in self.seen or order_id in self.orders:
             return
         self.seen.add(msg_id)
         points = math.floor(total * self._multiplier())
-        stamps = coffees if total >= STAMP_MIN_ORDER else 0
-        self.orders[order_id] = RefOrder(total, points, stamps)
+        per_coffee = 1 if total >= STAMP_MIN_ORDER else 0
+        lines = {}
+        if coffees:
+            lines["latte"] = (coffees, COFFEE_PRICE, per_coffee)
+        if mugs:
+            lines["mug"] = (mugs, MUG_PRICE, 0)
+        stamps = coffees * per_coffee
+        self.orders[order_id] = RefOrder(total, points, stamps, lines)
         self.points += points
         self.earned += points
         self._collect(stamps)
         self.spend += total
         self._retier()
 
-    def refund(self, msg_id: str, order_id: str, amount: Decimal | None, cancel: bool) -> None:
+    def refund(
+        self,
+        msg_id: str,
+        order_id: str,
+        amount: Decimal | None,
+        cancel: bool,
+        items: dict[str, int] | None = None,
+    ) -> None:
         if msg_id in self.seen:
             return
         self.seen.add(msg_id)
         order = self.orders.get(order_id)
-        if order is None or order.cancelled or (order.refunded >= order.total and not cancel):
+        if order is None or order.cancelled:
             return
-        left = order.total - order.refunded
-        now = left if amount is None or cancel else min(amount, left)
-        order.refunded += now
-        order.cancelled = order.cancelled or cancel
-        self.spend -= now
-        whole = order.cancelled or order.refunded >= order.total
-        points_due = (
-            order.points if whole else math.floor(order.points * order.refunded / order.total)
-        )
-        stamps_due = (
-            order.stamps if whole else math.floor(order.stamps * order.refunded / order.total)
-        )
+        if not cancel and order.share() >= 1:
+            return  # nothing left to refund
+        if items is not None and any(sku not in order.lines for sku in items):
+            return  # an item the order does not have: the refund is refused
+        before = order.money()
+        if cancel:
+            order.cancelled = True
+        elif items is not None:
+            for sku, quantity in items.items():
+                done = order.refunded_units.get(sku, 0)
+                order.refunded_units[sku] = done + min(quantity, order.lines[sku][0] - done)
+        elif amount is not None:
+            order.by_amount += min(amount, order.total - before)
+        else:
+            order.in_full = True
+        order.any_refund = True
+        self.spend -= order.money() - before
+        share = order.share()
+        points_due = order.points if share >= 1 else math.floor(order.points * share)
+        stamps_due = max(order.stamps_back, order.stamps_due())
         points, stamps = points_due - order.points_back, stamps_due - order.stamps_back
         order.points_back, order.stamps_back = points_due, stamps_due
         self.points -= min(points, self.points)

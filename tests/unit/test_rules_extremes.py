@@ -9,9 +9,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from models.decide import decide
 from models.program import ProgramError
-from tests.unit.factories import BASE_PROGRAM, apply, coffee, joined, make_program, msg, order, run
+from models.values import LATEST_EVENT
+from tests.unit.factories import (
+    BASE_PROGRAM,
+    CODE_KEY,
+    apply,
+    coffee,
+    joined,
+    make_program,
+    msg,
+    order,
+    run,
+)
 
+LAST_MOMENT = LATEST_EVENT  # processing time after every valid occurred_at
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LAST = datetime(2199, 12, 31, 23, 59, 59, tzinfo=UTC)
 FIRST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -191,7 +204,9 @@ extreme_messages = st.one_of(
 def test_decide_never_raises_on_extreme_valid_messages(messages: list[Any]) -> None:
     state = joined(program=CALENDAR)
     for message in messages:
-        decision = apply(state, message, CALENDAR)
+        # Processed after the latest allowed date, so no extreme date is refused as future.
+        decision = decide(state, message, CALENDAR, LAST_MOMENT, code_key=CODE_KEY)
+        assert decision.rejection is None or decision.rejection.code != "occurred_at_in_future"
         assert decision.state is not None
         state = decision.state
         assert state.points_balance >= 0
