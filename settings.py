@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -85,6 +85,21 @@ class Settings(BaseSettings):
     log_json: bool = False
     # The secret reward codes are derived from; unset: the local stack's generated key.
     reward_code_key: SecretStr | None = Field(default=None, min_length=MIN_REWARD_CODE_KEY_LENGTH)
+
+    # Downstream consumers (``loyalty consumers``): web server, email, retries, analytics.
+    consumers_web_port: Port = 6067
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    smtp_connections: Annotated[int, Field(ge=1, le=64)] = 4
+    mail_templates_dir: Path | None = None
+    mail_list_unsubscribe: str = ""
+    consumer_max_attempts: Annotated[int, Field(ge=1, le=100)] = 6
+    consumer_retry_base: Annotated[float, Field(gt=0, le=60)] = 0.5
+    consumer_retry_max: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    consumer_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    tier_changes_file: Path = Path("tier-changes.jsonl")
 
     # The local stack (``loyalty stack up``).
     stack_dir: Path = Path(".stack")

@@ -31,8 +31,6 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
-from store.indexes import ensure_indexes
-from store.mongo import MongoCustomerRepository
 
 from bootstrap import kafka_producer
 from cli.bench_load import Envelope, Seeder, consume_rates, order_paid, orders_over, produce
@@ -44,6 +42,8 @@ from stack.kafka import KafkaService
 from stack.mongo import MongoService
 from stack.process import read_pid
 from stack.worker import WorkerProcess
+from store.indexes import ensure_indexes
+from store.mongo import MongoCustomerRepository
 from topics.admin import ensure_topics
 from topics.names import Topics
 

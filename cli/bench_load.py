@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka import TopicPartition
-from workers.fold import Record, decode, fold
 
 from bootstrap import kafka_consumer, kafka_producer
 from models.decide import applied_keys, decide
@@ -27,6 +26,7 @@ from settings import Settings
 from store.repository import CustomerRepository, LoadRequest
 from topics.codec import parse_message
 from topics.names import Topics
+from workers.fold import Record, decode, fold
 
 SEED_TOPIC = "bench.seed"
 """The offsets of seeded messages are recorded under this name, apart from the real topics."""

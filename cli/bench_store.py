@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import monitoring
-from workers.fold import fold
 
 from cli.bench_load import Envelope, Seeder, load_requests
 from models.decide import applied_keys
 from store.repository import CustomerRepository
+from workers.fold import fold
 
 
 @dataclass

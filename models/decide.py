@@ -154,6 +154,11 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
     if state is None:
         if isinstance(message, CustomerUpserted):
             return _finish(customers.create(message, ctx), keys)
+        if isinstance(message, ManageTier) and message.data.group_id is not None:
+            # The group command itself (before any fan-out): one for no group reaches nobody.
+            group_refusal = tier_commands.unknown_group(program, message.data.group_id)
+            if group_refusal is not None:
+                return Decision(state=None, rejection=group_refusal)
         return Decision(
             state=None,
             rejection=Rejection(

@@ -196,6 +196,22 @@ class OrderPaidData(DomainModel):
     items: tuple[OrderItem, ...] = ()
     extended_fields: dict[str, ExtendedValue] = Field(default_factory=dict)
     reward_codes: Annotated[tuple[RewardCodeText, ...], Field(max_length=MAX_REWARD_CODES)] = ()
+    shipping: Money | None = None
+    """Part of ``total``: what the customer paid for shipping (belongs to no item)."""
+    tax: Money | None = None
+    """Part of ``total``: the tax the customer paid (belongs to no item)."""
+
+    @model_validator(mode="after")
+    def _parts_within_total(self) -> OrderPaidData:
+        parts = (self.shipping or 0) + (self.tax or 0)
+        if parts > self.total:
+            raise PydanticCustomError(
+                "order_parts",
+                "shipping and tax are parts of total, so together they cannot exceed it "
+                "(total {total}, shipping + tax {parts})",
+                {"total": str(self.total), "parts": str(parts)},
+            )
+        return self
 
 
 class OrderPaid(Envelope):

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, JsonValue
 
+from models.reward_value import RewardValue
 from models.values import Batch, DomainModel, Identifier, Name, NonNegativeInt, Timestamp
 
 MAX_ID_LENGTH = 200
@@ -100,6 +101,10 @@ class RewardGrantedData(DomainModel):
     tier: str | None = None
     points_spent: NonNegativeInt = 0
     stamps_spent: NonNegativeInt = 0
+    value: RewardValue | None = None
+    """What the coupon is worth (from the catalog when granted); none: not stated."""
+    valid_until: Timestamp | None = None
+    """When the coupon expires; none: no expiry."""
 
 
 class RewardGranted(OutputEnvelope):

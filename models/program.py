@@ -41,6 +41,7 @@ from models.program_checks import (
     partial_cross_problems,
 )
 from models.reward_codes import CodeFormat, CodeFormatOverride
+from models.reward_value import MAX_VALID_DAYS, RewardValue
 from models.values import (
     ConfigModel,
     CurrencyCode,
@@ -235,6 +236,10 @@ class Reward(ConfigModel):
     cost_stamps: PositiveInt | None = None
     code: CodeFormatOverride | None = None
     """This reward's own code format (prefix, length, alphabet); the rest from reward_codes."""
+    value: RewardValue | None = None
+    """What the coupon is worth at checkout (amount off, percentage off, or a product)."""
+    valid_days: Annotated[int, Field(strict=True, ge=1, le=MAX_VALID_DAYS)] | None = None
+    """Days a granted coupon stays valid; none: no expiry."""
 
     @model_validator(mode="after")
     def _one_cost(self) -> Reward:
@@ -388,6 +393,10 @@ def program_contract_view(program: Program) -> dict[str, Any]:
             entry["cost_points"] = reward.cost_points
         if reward.cost_stamps is not None:
             entry["cost_stamps"] = reward.cost_stamps
+        if reward.value is not None:
+            entry["value"] = reward.value.model_dump(mode="json", exclude_none=True)
+        if reward.valid_days is not None:
+            entry["valid_days"] = reward.valid_days
         rewards.append(entry)
     return {
         "version": program.version,

@@ -29,7 +29,7 @@ LOOK_ALIKES = ("0O", "1IL")
 """Groups of symbols read alike; an alphabet may hold at most one symbol of each group."""
 _SYMBOL = re.compile(r"[A-Z0-9]+")
 _PREFIX = re.compile(r"[A-Z0-9-]*")
-_SEPARATORS = re.compile(r"[\s]+")
+_SEPARATORS = re.compile(r"\s+")
 
 Prefix = Annotated[str, Field(max_length=20)]
 Length = Annotated[int, Field(ge=1, le=MAX_LENGTH)]

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.outputs import Cause
+from models.reward_value import RewardValue
 from models.tally import Qualifying
 
 APPLIED_IDS_LIMIT = 512
@@ -132,6 +133,8 @@ class OrderRecord(_Frozen):
     points_earned: int = Field(ge=0)
     stamps_earned: int = Field(ge=0)
     points_lot_id: str | None = None
+    shipping: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
     refunded_amount: Decimal = Decimal(0)
     refunded_by_amount: Decimal = Decimal(0)
     refunded_in_full: bool = False
@@ -147,14 +150,19 @@ class OrderRecord(_Frozen):
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
 
     @property
-    def item_share_base(self) -> Decimal:
-        """What the items' prices are a share of: the total, or the items when they exceed it.
+    def items_paid_factor(self) -> Fraction:
+        """What each unit of the items' prices was actually paid, 0 to 1.
 
-        Items worth more than the total mean an order-level discount spread over the items in
-        proportion to their price (CONTRACT.md), so an item's share is its price over the
-        items' value; otherwise the rest of the total (shipping, tax) belongs to no item.
+        The items were paid what the total leaves after shipping and tax. When they are worth
+        more, the difference is an order-level discount spread over the items in proportion
+        to their price (CONTRACT.md): each item was paid its price times this factor.
+        Otherwise they were paid their price and the rest of the total belongs to no item.
         """
-        return max(self.items_value, self.total)
+        value = self.items_value
+        paid = self.total - self.shipping - self.tax
+        if value <= 0 or paid >= value:
+            return Fraction(1)
+        return Fraction(max(paid, Decimal(0))) / Fraction(value)
 
     @property
     def refunded_share(self) -> Fraction:
@@ -169,9 +177,8 @@ class OrderRecord(_Frozen):
         by_items = sum(
             (line.unit_price * line.refunded_quantity for line in self.lines), Decimal(0)
         )
-        share = Fraction(self.refunded_by_amount) / Fraction(self.total) + Fraction(
-            by_items
-        ) / Fraction(self.item_share_base)
+        by_items_paid = Fraction(by_items) * self.items_paid_factor
+        share = (Fraction(self.refunded_by_amount) + by_items_paid) / Fraction(self.total)
         return min(share, Fraction(1))
 
     @property
@@ -206,6 +213,10 @@ class RewardGrant(_Frozen):
     cost_stamps: int | None = None
     used_at: datetime | None = None
     used_on_order: str | None = None
+    value: RewardValue | None = None
+    """What the coupon is worth, copied from the catalog when granted."""
+    valid_until: datetime | None = None
+    """When the coupon stops being valid (granted at + the reward's ``valid_days``)."""
 
 
 class ActivityEntry(_Frozen):

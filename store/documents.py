@@ -22,10 +22,14 @@ from store.repository import (
     ActivityRecord,
     BatchActivity,
     BatchRefusal,
+    CustomerFilter,
+    CustomerPage,
+    ListCursor,
     OutboxEntry,
     ParkedMessage,
     StoredCustomer,
     TopicPartition,
+    normalize_email,
 )
 
 Document = dict[str, Any]
@@ -71,6 +75,8 @@ def customer_fields(
         "groups": list(state.groups),
         "codes": grant_codes(state),
         "next_due_at": _due(state.next_due_at),
+        # Listings sort on it (newest first): a BSON date, unlike the RFC 3339 text in state.
+        "joined_at": to_millis(state.joined_at),
         "offsets": [
             {"topic": topic, "partition": partition, "offset": offset}
             for (topic, partition), offset in sorted(offsets.items())
@@ -242,3 +248,30 @@ def batch_counts(batch_id: str, rows: Sequence[Document]) -> BatchActivity:
         refused=len(refused),
         refusals=tuple(refused[r] for r in sorted(refused)),
     )
+
+
+def list_matches(doc: Document, where: CustomerFilter) -> bool:
+    """Whether a customer document passes a listing filter (the in-memory query)."""
+    state = doc["state"]
+    if where.tier is not None and state.get("tier") != where.tier:
+        return False
+    if where.status is not None and state.get("status", "active") != where.status:
+        return False
+    if where.email_contains:
+        fragment = normalize_email(where.email_contains)
+        if fragment not in (doc.get("email_key") or ""):
+            return False
+    return True
+
+
+def customer_page(rows: list[Document], limit: int) -> CustomerPage:
+    """Return a page of at most ``limit`` customer documents and the cursor after it."""
+    page = rows[:limit]
+    last = page[-1] if page and len(rows) > limit else None
+    states = tuple(CustomerState.model_validate(doc["state"]) for doc in page)
+    cursor = None
+    if last is not None:
+        # Documents saved before ``joined_at`` was copied to the top level carry it in state.
+        joined = last.get("joined_at") or to_millis(states[-1].joined_at)
+        cursor = ListCursor(joined_at=joined, customer_id=last["_id"])
+    return CustomerPage(customers=states, next=cursor)

@@ -33,6 +33,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("groups", ASCENDING), ("_id", ASCENDING)], name="groups"),
         IndexModel([("codes", ASCENDING)], name="grant_codes"),
         IndexModel([("pending", ASCENDING)], name="outbox_pending", sparse=True),
+        IndexModel([("joined_at", DESCENDING), ("_id", DESCENDING)], name="joined_newest_first"),
     ],
     ACTIVITY: [
         IndexModel(

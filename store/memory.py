@@ -19,8 +19,11 @@ from store.repository import (
     ActivityPage,
     ActivityRecord,
     BatchActivity,
+    CustomerFilter,
+    CustomerPage,
     CustomerWrite,
     DueCustomer,
+    ListCursor,
     LoadRequest,
     ParkedMessage,
     PendingOutbox,
@@ -238,6 +241,21 @@ class MemoryCustomerRepository:
         """Stream every customer id, in id order."""
         for cid in sorted(self.customers):
             yield cid
+
+    async def list_customers(
+        self, where: CustomerFilter, *, after: ListCursor | None = None, limit: int = 50
+    ) -> CustomerPage:
+        """Return customers newest first, one page."""
+        rows = sorted(
+            (d for d in self.customers.values() if docs.list_matches(d, where)),
+            key=lambda d: (d["joined_at"], d["_id"]),
+            reverse=True,
+        )
+        if after is not None:
+            rows = [
+                d for d in rows if (d["joined_at"], d["_id"]) < (after.joined_at, after.customer_id)
+            ]
+        return docs.customer_page(copy.deepcopy(rows[: limit + 1]), limit)
 
     async def close(self) -> None:
         """Nothing to release."""

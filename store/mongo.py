@@ -8,12 +8,13 @@ docs/storage.md for the documents, the indexes and why the write order is safe).
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, InsertOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -36,8 +37,11 @@ from store.repository import (
     ActivityPage,
     ActivityRecord,
     BatchActivity,
+    CustomerFilter,
+    CustomerPage,
     CustomerWrite,
     DueCustomer,
+    ListCursor,
     LoadRequest,
     ParkedMessage,
     PendingOutbox,
@@ -393,6 +397,30 @@ class MongoCustomerRepository:
         cursor = self.customers.find({}, {"_id": 1}).sort("_id", ASCENDING).batch_size(1000)
         async for doc in cursor:
             yield doc["_id"]
+
+    async def list_customers(
+        self, where: CustomerFilter, *, after: ListCursor | None = None, limit: int = 50
+    ) -> CustomerPage:
+        """Return customers newest first (``joined_newest_first`` index), one page."""
+        query: dict[str, Any] = {}
+        if where.tier is not None:
+            query["state.tier"] = where.tier
+        if where.status is not None:
+            query["state.status"] = where.status
+        if where.email_contains:
+            # Escaped: the fragment is matched as text, never as a pattern the user wrote.
+            query["email_key"] = {"$regex": re.escape(normalize_email(where.email_contains))}
+        if after is not None:
+            query["$or"] = [
+                {"joined_at": {"$lt": after.joined_at}},
+                {"joined_at": after.joined_at, "_id": {"$lt": after.customer_id}},
+            ]
+        cursor = (
+            self.customers.find(query, {"state": 1, "joined_at": 1, "email_key": 1})
+            .sort([("joined_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit + 1)
+        )
+        return docs.customer_page(await cursor.to_list(), limit)
 
     async def close(self) -> None:
         """Close the client if this repository opened it."""

@@ -200,6 +200,32 @@ class BatchActivity:
     refusals: tuple[BatchRefusal, ...]
 
 
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Which customers a listing shows; a field left ``None`` matches every customer."""
+
+    tier: str | None = None
+    status: str | None = None
+    email_contains: str | None = None
+    """A part of the email, compared ignoring letter case."""
+
+
+@dataclass(frozen=True)
+class ListCursor:
+    """Where a page of a customer listing (newest first) ended."""
+
+    joined_at: datetime
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """Customers newest first; ``next`` continues after the last one (None: no more)."""
+
+    customers: tuple[CustomerState, ...]
+    next: ListCursor | None
+
+
 class CustomerRepository(Protocol):
     """The customer store: one document per customer, version-checked batch writes."""
 
@@ -283,6 +309,12 @@ class CustomerRepository(Protocol):
 
     def customer_ids(self) -> AsyncIterator[str]:
         """Stream every customer id, in id order (exports and listings)."""
+        ...
+
+    async def list_customers(
+        self, where: CustomerFilter, *, after: ListCursor | None = None, limit: int = 50
+    ) -> CustomerPage:
+        """Return one page of customers, most recently joined first (then by id, descending)."""
         ...
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from models.outputs import Cause
 from models.state import APPLIED_IDS_LIMIT, ActivityEntry, CustomerState, OrderRecord, PointsLot
 from store.repository import (
     ActivityRecord,
+    CustomerFilter,
     CustomerRepository,
     CustomerWrite,
     DueCustomer,
@@ -434,6 +435,48 @@ class CustomerRepositoryContract:
 
         assert ids <= set(streamed)
         assert streamed == sorted(streamed)
+
+    async def test_listing_is_newest_first_filtered_and_paged(
+        self, repo: CustomerRepository
+    ) -> None:
+        tag = new_id("list")
+        people = [
+            ("a", "Gold", "active", 1),
+            ("b", "Silver", "active", 2),
+            ("c", "Gold", "removed", 3),
+            ("d", None, "active", 3),  # joined with c: the id breaks the tie
+            ("e", "Gold", "active", 5),
+        ]
+        states = [
+            customer(
+                f"{tag}-{name}", f"{name}.{tag}@Example.com", tier=tier, status=status
+            ).model_copy(update={"joined_at": T0 + timedelta(days=day)})
+            for name, tier, status, day in people
+        ]
+        await repo.save_batch([CustomerWrite(state=s, loaded=None) for s in states])
+        mine = CustomerFilter(email_contains=f".{tag.upper()}@example")
+
+        async def names(where: CustomerFilter, limit: int = 50) -> list[str]:
+            found: list[str] = []
+            after = None
+            while True:
+                page = await repo.list_customers(where, after=after, limit=limit)
+                found += [c.customer_id.removeprefix(f"{tag}-") for c in page.customers]
+                if page.next is None:
+                    return found
+                after = page.next
+
+        assert await names(mine) == ["e", "d", "c", "b", "a"]
+        assert await names(mine, limit=2) == ["e", "d", "c", "b", "a"]
+        gold = CustomerFilter(tier="Gold", email_contains=tag)
+        assert await names(gold) == ["e", "c", "a"]
+        active_gold = CustomerFilter(tier="Gold", status="active", email_contains=tag)
+        assert await names(active_gold) == ["e", "a"]
+        assert await names(CustomerFilter(email_contains=f"b.{tag}")) == ["b"]
+        assert await names(CustomerFilter(email_contains=f"{tag}.*")) == []  # text, no pattern
+        first = await repo.list_customers(mine, limit=3)
+        assert len(first.customers) == 3
+        assert first.next is not None
 
     # --- the hot document -------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ requests one email that names the reward and its code (``reward_lines``).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from models.outputs import RewardGranted, RewardGrantedData, RewardUsed, RewardUsedData
@@ -41,6 +42,8 @@ def grant_reward(
     parts = (reason, reward_id) if key is None else (reason, key, reward_id)
     grant_id = step.output_id(ctx, "grant", *parts)
     customer_id = step.state.customer_id
+    reward = ctx.program.find_reward(reward_id)
+    valid_days = reward.valid_days if reward is not None else None
     grant = RewardGrant(
         grant_id=grant_id,
         reward_id=reward_id,
@@ -51,6 +54,8 @@ def grant_reward(
         cause=ctx.cause,
         cost_points=points_spent or None,
         cost_stamps=stamps_spent or None,
+        value=reward.value if reward is not None else None,
+        valid_until=ctx.at + timedelta(days=valid_days) if valid_days is not None else None,
     )
     step = step.update(rewards=(*step.state.rewards, grant))
     step = step.emit(
@@ -66,6 +71,8 @@ def grant_reward(
                 tier=tier,
                 points_spent=points_spent,
                 stamps_spent=stamps_spent,
+                value=grant.value,
+                valid_until=grant.valid_until,
             ),
         )
     )
@@ -84,6 +91,8 @@ def reward_lines(ctx: Context, grants: list[RewardGrant]) -> list[dict[str, Any]
                 "reward_name": reward.name if reward else grant.reward_id,
                 "description": reward.description if reward else None,
                 "code": grant.code,
+                "value": grant.value.model_dump(mode="json") if grant.value else None,
+                "valid_until": grant.valid_until.isoformat() if grant.valid_until else None,
             }
         )
     return lines

@@ -67,6 +67,8 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
         points_earned=points,
         stamps_earned=stamp_count,
         points_lot_id=lot_id,
+        shipping=data.shipping or Decimal(0),
+        tax=data.tax or Decimal(0),
     )
     step = step.update(orders=(*step.state.orders, record))
     step = count(step, ctx, ctx.at, spend=data.total, orders=1)
@@ -191,9 +193,9 @@ def _refund_items(
 ) -> tuple[Decimal, tuple[OrderLine, ...]] | Rejection:
     """Mark refunded units on the lines, capped at what is left of each line.
 
-    Returns what the units were paid after the order's discount (their price times the total
-    over the items' value when the items are worth more than the total). An sku on several
-    lines (say, two prices) is refunded from its first line with units left.
+    Returns what the units were paid after the order's discount (their price times the
+    record's ``items_paid_factor``). An sku on several lines (say, two prices) is refunded
+    from its first line with units left.
     """
     lines = list(record.lines)
     listed = Decimal(0)
@@ -214,11 +216,7 @@ def _refund_items(
             lines[n] = line.model_copy(
                 update={"refunded_quantity": line.refunded_quantity + quantity}
             )
-    base = record.item_share_base
-    if base <= 0:
-        return listed, tuple(lines)
-    exact = Fraction(listed) * Fraction(record.total) / Fraction(base)
-    return _floor_money(exact, record.total), tuple(lines)
+    return _floor_money(Fraction(listed) * record.items_paid_factor, record.total), tuple(lines)
 
 
 def cancelled(step: Step, message: OrderCancelled, ctx: Context) -> Step | Rejection | Duplicate:

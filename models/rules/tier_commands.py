@@ -127,20 +127,7 @@ def manage_tier(step: Step, data: ManageTierData, ctx: Context) -> Step | Reject
     hold_until = expires_at or membership_end(program, ctx.at)
     held = source != "rules" or hold_until is not None
     if direction == "renew" and expires_at == state.tier_expires_at:
-        # Tier and expiry stay as they were: no tier.changed (none for a no-op); only the
-        # hold restarts, recorded on the activity.
-        step = step.update(tier_held=held, tier_hold_until=hold_until if held else None)
-        return step.log(
-            ctx,
-            "tier_unchanged",
-            internal_note=data.internal_note,
-            tier=state.tier,
-            reason=f"renew keeps {state.tier} with the same expiry; nothing to publish",
-            action=data.action,
-            strategy=data.strategy,
-            expires_at=expires_at.isoformat() if expires_at else None,
-            hold_until=hold_until.isoformat() if held and hold_until else None,
-        )
+        return _renew_unchanged(step, ctx, data, held, hold_until)
     default_rewards = data.action == "upgrade"
     return move(
         step,
@@ -157,6 +144,34 @@ def manage_tier(step: Step, data: ManageTierData, ctx: Context) -> Step | Reject
         force=data.entry_rewards is True,
         notify=bool(data.notify),
         internal_note=data.internal_note,
+    )
+
+
+def _renew_unchanged(
+    step: Step, ctx: Context, data: ManageTierData, held: bool, hold_until: datetime | None
+) -> Step:
+    """A renew that leaves tier and expiry as they were: no tier.changed, a recorded no-op.
+
+    The contract promises no ``tier.changed`` for a no-op. The hold restarts for the
+    membership period, but a renew never weakens a hold the customer has: the later end wins.
+    """
+    state = step.state
+    if state.tier_held and held:
+        ends = [state.tier_hold_until, hold_until]
+        until = None if None in ends else max(end for end in ends if end is not None)
+    else:
+        until = hold_until if held else state.tier_hold_until
+    step = step.update(tier_held=held or state.tier_held, tier_hold_until=until)
+    return step.log(
+        ctx,
+        "tier_unchanged",
+        internal_note=data.internal_note,
+        tier=state.tier,
+        reason=f"renew keeps {state.tier} with the same expiry; nothing to publish",
+        action=data.action,
+        strategy=data.strategy,
+        expires_at=state.tier_expires_at.isoformat() if state.tier_expires_at else None,
+        hold_until=until.isoformat() if until and step.state.tier_held else None,
     )
 
 

@@ -40,6 +40,7 @@ class RefOrder:
     in_full: bool = False
     any_refund: bool = False
     cancelled: bool = False
+    shipping: Decimal = Decimal(0)
 
     def share(self) -> Fraction:
         """How much of the order is refunded: amounts over the total, items over their base."""
@@ -56,10 +57,11 @@ class RefOrder:
         back = sum(
             self.refunded_units.get(sku, 0) * price for sku, (_, price, _) in self.lines.items()
         )
-        base = max(Fraction(value), Fraction(self.total))
-        return min(
-            Fraction(1), Fraction(self.by_amount) / Fraction(self.total) + Fraction(back) / base
-        )
+        # The items were paid the total less shipping; a shortfall on their prices is a
+        # discount spread over them by price.
+        items_paid = Fraction(self.total - self.shipping)
+        paid_back = Fraction(back) * min(Fraction(1), items_paid / Fraction(value)) if value else 0
+        return min(Fraction(1), (Fraction(self.by_amount) + paid_back) / Fraction(self.total))
 
     def money(self) -> Decimal:
         share = self.share()
@@ -102,7 +104,13 @@ class RefCustomer:
         return next(m for name, _, m in TIERS if name == self.tier)
 
     def order_paid(
-        self, msg_id: str, order_id: str, total: Decimal, coffees: int, mugs: int = 0
+        self,
+        msg_id: str,
+        order_id: str,
+        total: Decimal,
+        coffees: int,
+        mugs: int = 0,
+        shipping: Decimal = Decimal(0),
     ) -> None:
         if msg_id in self.seen or order_id in self.orders:
             return
@@ -115,7 +123,7 @@ class RefCustomer:
         if mugs:
             lines["mug"] = (mugs, MUG_PRICE, 0)
         stamps = coffees * per_coffee
-        self.orders[order_id] = RefOrder(total, points, stamps, lines)
+        self.orders[order_id] = RefOrder(total, points, stamps, lines, shipping=shipping)
         self.points += points
         self.earned += points
         self._collect(stamps)

@@ -38,6 +38,8 @@ def test_crossing_a_tier_with_entry_rewards_requests_one_email_with_the_codes() 
             "reward_name": "5 EUR off",
             "description": None,
             "code": grant.code,
+            "value": None,
+            "valid_until": None,
         }
     ]
 

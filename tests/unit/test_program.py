@@ -212,11 +212,17 @@ def test_contract_view_shape() -> None:
         assert (
             {"reward_id", "name"}
             <= set(reward)
-            <= {"reward_id", "name", "cost_points", "cost_stamps"}
+            <= {"reward_id", "name", "cost_points", "cost_stamps", "value", "valid_days"}
         )
-    assert {"reward_id": "tote-bag", "name": "Canvas tote bag", "cost_points": 300} in view[
-        "rewards"
-    ]
+    assert {
+        "reward_id": "tote-bag",
+        "name": "Canvas tote bag",
+        "cost_points": 300,
+        "value": {"kind": "product", "product": "tote-bag"},
+    } in view["rewards"]
+    welcome = next(r for r in view["rewards"] if r["reward_id"] == "welcome-gold")
+    assert welcome["value"] == {"kind": "amount_off", "amount": "10"}
+    assert welcome["valid_days"] == 90
     assert view["earn"]["points_per_currency_unit"] == "1"
 
 

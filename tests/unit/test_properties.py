@@ -38,6 +38,7 @@ class Op:
     months: int | None = None
     mugs: int = 0
     sku: str = "latte"
+    shipping: int = 0
 
 
 # Small totals too, so that items are often worth more than the total (an order discount).
@@ -78,6 +79,7 @@ refund_ops = st.one_of(
         cents=st.integers(0, 2_500),
         coffees=st.integers(0, 7),
         mugs=st.integers(0, 3),
+        shipping=st.sampled_from([0, 0, 499]),
     ),
     st.builds(
         Op,
@@ -103,6 +105,7 @@ def to_messages(history: list[Op]) -> list[InputMessage]:
     for n, op in enumerate(history):
         if op.kind == "order":
             cost = Decimal(op.cents) / 100
+            shipping = min(Decimal(op.shipping) / 100, cost)
             # Items may be worth more than the total (an order discount) or less (the rest
             # is shipping or tax): item refunds then reverse each item's share.
             items: list[dict[str, Any]] = []
@@ -125,6 +128,7 @@ def to_messages(history: list[Op]) -> list[InputMessage]:
                         "total": str(cost),
                         "currency": "EUR",
                         "items": items,
+                        **({"shipping": str(shipping)} if shipping else {}),
                     },
                 }
             )
@@ -300,6 +304,7 @@ def test_state_matches_the_reference_model(history: list[Op]) -> None:
                 message.data.total,
                 units.get("latte", 0),
                 units.get("mug", 0),
+                message.data.shipping or Decimal(0),
             )
         elif message.type == "order.refunded":
             data = message.data

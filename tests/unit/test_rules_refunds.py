@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from models.state import CustomerState
 from tests.unit.factories import (
     T0,
@@ -16,6 +18,7 @@ from tests.unit.factories import (
     msg,
     order,
 )
+from topics.codec import MessageError, parse_message
 
 MEMBERSHIP = make_program(membership_period={"months": 12})
 TRIAL = make_program(
@@ -215,3 +218,35 @@ def test_reversal_needs_no_other_order_record() -> None:
     decision = apply(hydrated, cancel("o1", at=later(2)), MEMBERSHIP)
     assert decision.state.tier == "Bronze"
     assert statuses(decision.state) == [("welcome-silver", "revoked")]
+
+
+def test_stated_shipping_and_tax_belong_to_no_item_and_shape_the_discount() -> None:
+    # items worth 100, shipping 10, paid 100: the items were paid 90 (a 10 discount)
+    items = [item("shirt", "50.00"), item("cap", "50.00")]
+    state = joined(order("o1", "100.00", items, shipping="10.00"))
+    decision = apply(
+        state,
+        refund("o1", "r1", items=[{"sku": "shirt", "quantity": 1}, {"sku": "cap", "quantity": 1}]),
+    )
+    record = decision.state.order("o1")
+    assert record.refunded_amount == Decimal("90.00")
+    assert not record.fully_reversed  # the shipping still stands
+    assert decision.state.points_balance == 10
+
+
+def test_shipping_and_tax_above_the_total_are_refused_at_parse_time() -> None:
+    body = {
+        "id": "m-x",
+        "type": "order.paid",
+        "customer_id": "c-1",
+        "occurred_at": T0.isoformat(),
+        "data": {
+            "order_id": "o1",
+            "total": "10.00",
+            "currency": "EUR",
+            "shipping": "8.00",
+            "tax": "3.00",
+        },
+    }
+    with pytest.raises(MessageError, match="shipping and tax are parts of total"):
+        parse_message(body)

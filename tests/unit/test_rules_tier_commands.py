@@ -130,3 +130,31 @@ def test_after_field_date_counts_months_on_the_fields_own_date(field, months, ex
     )
     assert decision.rejection is None
     assert decision.state.tier_expires_at == expected
+
+
+def test_a_renew_that_changes_nothing_restarts_the_hold_and_never_weakens_it() -> None:
+    membership = make_program(membership_period={"months": 12})
+    state = joined(msg("tier.change", {"tier": "Silver"}), program=membership)
+    first_end = state.tier_hold_until
+    renewed = apply(state, manage("renew", "specific", "Silver", at=later(30)), membership)
+    assert renewed.outputs == ()
+    assert renewed.state.tier_held
+    assert renewed.state.tier_hold_until > first_end  # the period restarts from the renew
+    # without a membership period a manual tier is held with no end; a renew by the rules
+    # (which would hold nothing) leaves that hold alone
+    manual = joined(
+        msg("tier.change", {"tier": "Gold"}),
+        order("o1", "1600.00", at=later(1)),  # the rules give Gold too
+    )
+    assert (manual.tier, manual.tier_held) == ("Gold", True)
+    again = apply(manual, manage("renew", "rules", at=later(2)))
+    assert again.outputs == ()
+    assert (again.state.tier_held, again.state.tier_hold_until) == (True, None)
+
+
+def test_the_group_command_itself_is_refused_before_any_fan_out() -> None:
+    command = manage("upgrade", "specific", "Gold", group_id="vip")
+    decision = apply(None, command)
+    assert (decision.state, decision.rejection.code) == (None, "unknown_group")
+    declared = apply(None, manage("upgrade", "specific", "Gold", group_id="staff"))
+    assert declared.rejection.code == "unknown_customer"  # fanned out to members instead

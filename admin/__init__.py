@@ -1,0 +1,1 @@
+"""Admin tooling: typed command publishers, bulk CSV imports, customer views."""

@@ -1,0 +1,438 @@
+"""Bulk CSV imports: stream a file into one command per valid row, in three pipelined stages.
+
+1. parse + validate (``admin.csvrows``) in chunks of ``lookup_batch`` valid rows;
+2. resolve each chunk's emails to customers with one store lookup, several chunks in flight;
+3. publish the chunk's commands in row order and write its rejected rows.
+
+Memory stays bounded: the file is read as a stream, at most ``lookups_in_flight`` chunks wait
+between the stages, the duplicate check keeps 12 bytes per email, and rejected rows go
+straight to ``<file>.rejected.csv``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from admin.csvrows import (
+    SPECS,
+    UTF16_BOMS,
+    HeaderError,
+    ImportKind,
+    ParsedRow,
+    RejectedRow,
+    RowChecker,
+    ValidRow,
+    parse_rows,
+    read_header,
+)
+from admin.rejected import RejectedFile, rejected_path
+from models.values import format_timestamp
+from topics import names
+
+IMPORT_SOURCE = "import"
+BATCH_ID_LIMIT = 180
+"""Command ids are ``<batch_id>:<row>`` and ids are at most 200 characters."""
+UNKNOWN_CUSTOMER = (
+    "unknown customer: no customer has this email; imports change existing customers only "
+    "(add the customer first, then import this row again)"
+)
+
+TOPIC_BY_KIND: dict[ImportKind, str] = {
+    "tiers": names.TIER_COMMANDS,
+    "points": names.ADJUSTMENTS,
+    "stamps": names.ADJUSTMENTS,
+}
+
+
+class EmailDirectory(Protocol):
+    """Resolve normalised (casefolded) emails to customer ids; unknown ones are left out."""
+
+    async def email_owners(self, emails: Collection[str]) -> dict[str, str]:
+        """Return {email_key: customer_id} for the emails that belong to a customer."""
+        ...
+
+
+Delivered = Callable[[bool], None]
+
+
+class CommandSink(Protocol):
+    """Where import commands go: ``send`` may return before delivery, ``flush`` waits for all."""
+
+    async def send(self, topic: str, key: bytes, value: bytes, delivered: Delivered) -> None:
+        """Queue one message; call ``delivered(ok)`` once the broker has it (or gave up)."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until every queued message is delivered or has failed."""
+        ...
+
+
+@dataclass
+class StageClock:
+    """Busy time of each stage: the time its own work took, overlapping the others."""
+
+    parse: float = 0.0
+    lookup: float = 0.0
+    publish: float = 0.0
+    total: float = 0.0
+    looked_up: int = 0
+    _lookups_running: int = 0
+    _lookup_since: float = 0.0
+
+    def lookup_started(self) -> None:
+        """Count lookup time while at least one lookup is in flight."""
+        if self._lookups_running == 0:
+            self._lookup_since = time.perf_counter()
+        self._lookups_running += 1
+
+    def lookup_done(self, keys: int) -> None:
+        """Close a lookup of ``keys`` emails."""
+        self._lookups_running -= 1
+        self.looked_up += keys
+        if self._lookups_running == 0:
+            self.lookup += time.perf_counter() - self._lookup_since
+
+
+@dataclass
+class ImportReport:
+    """What an import did; ``complete`` when every valid row was published (or dry run)."""
+
+    kind: ImportKind
+    path: Path
+    batch_id: str
+    dry_run: bool
+    rows: int = 0
+    blank_rows: int = 0
+    valid: int = 0
+    published: int = 0
+    failed: int = 0
+    first_failed_row: int | None = None
+    rejected: int = 0
+    unknown_customers: int = 0
+    duplicates: int = 0
+    rejected_file: Path | None = None
+    tier_spellings: dict[tuple[str, str], int] = field(default_factory=dict)
+    clock: StageClock = field(default_factory=StageClock)
+    first_rejections: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every valid row reached Kafka."""
+        return self.dry_run or self.published == self.valid
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready data (``loyalty import ... --json``)."""
+        clock = self.clock
+        return {
+            "batch_id": self.batch_id,
+            "kind": self.kind,
+            "file": str(self.path),
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "valid": self.valid,
+            "published": self.published,
+            "not_published": self.valid - self.published if not self.dry_run else 0,
+            "rejected": self.rejected,
+            "unknown_customers": self.unknown_customers,
+            "duplicates": self.duplicates,
+            "rejected_file": str(self.rejected_file) if self.rejected_file else None,
+            "tier_spellings": [
+                {"written": written, "tier": tier, "rows": rows}
+                for (written, tier), rows in sorted(self.tier_spellings.items())
+            ],
+            "seconds": {
+                "parse": round(clock.parse, 3),
+                "lookup": round(clock.lookup, 3),
+                "publish": round(clock.publish, 3),
+                "total": round(clock.total, 3),
+            },
+            "looked_up": clock.looked_up,
+        }
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to run one import."""
+
+    kind: ImportKind
+    path: Path
+    tier_names: tuple[str, ...]
+    batch_id: str | None = None
+    dry_run: bool = False
+    actor: str | None = None
+    occurred_at: datetime | None = None
+    namespace: str = ""
+    lookup_batch: int = 100
+    lookups_in_flight: int = 4
+    parse_chunk: int = 2000
+    """Rows parsed between two yields to the event loop (keeps lookups and sends moving)."""
+
+
+Progress = Callable[[int, int], None]
+"""Called with (rows handled, bytes read) as the import moves on."""
+
+
+def file_digest(path: Path) -> str:
+    """Return the SHA-256 of the file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_batch_id(kind: ImportKind, path: Path) -> str:
+    """Return the batch id of a file: its kind and a digest of its content."""
+    return f"{kind}-{file_digest(path)[:20]}"
+
+
+def check_batch_id(batch_id: str) -> str:
+    """Return the batch id, or raise ValueError saying what a batch id may be."""
+    if (
+        not batch_id
+        or len(batch_id) > BATCH_ID_LIMIT
+        or not batch_id.isprintable()
+        or any(ch.isspace() for ch in batch_id)
+    ):
+        raise ValueError(
+            f"batch id {batch_id!r} must be 1 to {BATCH_ID_LIMIT} printable characters "
+            "without spaces"
+        )
+    return batch_id
+
+
+def open_csv(path: Path) -> tuple[IO[str], bool]:
+    """Open a CSV file as UTF-8 text (BOM dropped); return it and whether it had a BOM."""
+    try:
+        with path.open("rb") as probe:
+            start = probe.read(4)
+    except OSError as exc:
+        raise HeaderError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if start.startswith(UTF16_BOMS):
+        raise HeaderError(
+            f"{path} is UTF-16 text; save it as CSV UTF-8 (with or without BOM) and import again"
+        )
+    bom = start.startswith(b"\xef\xbb\xbf")
+    # surrogateescape: a row that is not UTF-8 is rejected on its own, the rest still imports.
+    stream = path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
+    return stream, bom
+
+
+class _Envelopes:
+    """Build the command of a valid row once its customer is known (one JSON dump a row)."""
+
+    def __init__(self, options: ImportOptions, batch_id: str, occurred_at: datetime) -> None:
+        spec = SPECS[options.kind]
+        self.topic = options.namespace + TOPIC_BY_KIND[options.kind]
+        self.type = spec.message_type
+        self.batch_id = batch_id
+        self.occurred_at = format_timestamp(occurred_at)
+        self.actor = options.actor
+        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def value(self, row: ValidRow, customer_id: str) -> bytes:
+        envelope: dict[str, Any] = {
+            "id": f"{self.batch_id}:{row.row}",
+            "type": self.type,
+            "customer_id": customer_id,
+            "occurred_at": self.occurred_at,
+            "source": IMPORT_SOURCE,
+            "batch": {"id": self.batch_id, "row": row.row, "suppress_notifications": True},
+            "data": row.data,
+        }
+        if self.actor:
+            envelope["actor"] = self.actor
+        return self._dumps(envelope).encode()
+
+
+Chunk = list[ParsedRow]
+
+
+def _chunks(rows: Iterator[ParsedRow], size: int, limit: int) -> Iterator[Chunk]:
+    """Group rows into chunks holding ``size`` valid rows (or ``limit`` rows in all)."""
+    chunk: Chunk = []
+    valid = 0
+    for parsed in rows:
+        chunk.append(parsed)
+        if isinstance(parsed, ValidRow):
+            valid += 1
+        if valid >= size or len(chunk) >= limit:
+            yield chunk
+            chunk, valid = [], 0
+    if chunk:
+        yield chunk
+
+
+async def run_import(
+    options: ImportOptions,
+    directory: EmailDirectory,
+    sink: CommandSink | None,
+    *,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import one CSV file; raise HeaderError (before sending anything) when it cannot be read."""
+    started = time.perf_counter()
+    spec = SPECS[options.kind]
+    stream, bom = open_csv(options.path)
+    with stream:
+        batch_id = check_batch_id(options.batch_id or default_batch_id(options.kind, options.path))
+        header = read_header(stream, spec)
+        checker = RowChecker(spec, header, options.tier_names)
+        report = ImportReport(options.kind, options.path, batch_id, options.dry_run or sink is None)
+        try:
+            rejected = RejectedFile(
+                rejected_path(options.path), header.names, delimiter=header.delimiter, bom=bom
+            )
+        except OSError as exc:
+            raise HeaderError(
+                f"cannot write the rejected rows beside the file ({exc.strerror or exc}); "
+                "copy the file into a folder you can write to"
+            ) from None
+        with rejected:
+            envelopes = _Envelopes(options, batch_id, options.occurred_at or datetime.now(UTC))
+            pipeline = _Pipeline(options, directory, None if report.dry_run else sink, report)
+            pipeline.rejected = rejected
+            pipeline.envelopes = envelopes
+            rows = parse_rows(stream, checker, header.delimiter)
+            position = stream.buffer.tell if hasattr(stream, "buffer") else (lambda: 0)
+            await pipeline.run(rows, progress, position)
+        report.rows = checker.stats.rows
+        report.blank_rows = checker.stats.blank
+        report.tier_spellings = dict(checker.stats.tier_spellings)
+        report.rejected = rejected.count
+        report.rejected_file = rejected.path if rejected.count else None
+    report.clock.total = time.perf_counter() - started
+    return report
+
+
+class _Pipeline:
+    """The three stages joined by a bounded queue of (chunk, lookup task)."""
+
+    rejected: RejectedFile
+    envelopes: _Envelopes
+
+    def __init__(
+        self,
+        options: ImportOptions,
+        directory: EmailDirectory,
+        sink: CommandSink | None,
+        report: ImportReport,
+    ) -> None:
+        self.options = options
+        self.directory = directory
+        self.sink = sink
+        self.report = report
+        self.clock = report.clock
+        self.handled = 0
+
+    async def run(
+        self, rows: Iterator[ParsedRow], progress: Progress | None, position: Callable[[], int]
+    ) -> None:
+        queue: asyncio.Queue[tuple[Chunk, asyncio.Task[dict[str, str]]] | None] = asyncio.Queue(
+            maxsize=self.options.lookups_in_flight
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._publish(queue, progress, position))
+                group.create_task(self._parse(rows, queue))
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # one stage failed; the other was cancelled
+        finally:
+            # Lookups still queued when the import fails must not outlive it.
+            while not queue.empty():
+                item = queue.get_nowait()
+                if item is not None:
+                    item[1].cancel()
+        if self.sink is not None:
+            flush_started = time.perf_counter()
+            await self.sink.flush()
+            self.clock.publish += time.perf_counter() - flush_started
+
+    async def _parse(
+        self,
+        rows: Iterator[ParsedRow],
+        queue: asyncio.Queue[tuple[Chunk, asyncio.Task[dict[str, str]]] | None],
+    ) -> None:
+        options = self.options
+        chunks = _chunks(rows, options.lookup_batch, options.parse_chunk)
+        while True:
+            begun = time.perf_counter()
+            chunk = next(chunks, None)
+            self.clock.parse += time.perf_counter() - begun
+            if chunk is None:
+                await queue.put(None)
+                return
+            keys = [row.email_key for row in chunk if isinstance(row, ValidRow)]
+            task = asyncio.create_task(self._lookup(keys))
+            await queue.put((chunk, task))
+            await asyncio.sleep(0)  # let the lookups and the producer run between chunks
+
+    async def _lookup(self, keys: list[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        self.clock.lookup_started()
+        try:
+            return await self.directory.email_owners(keys)
+        finally:
+            self.clock.lookup_done(len(keys))
+
+    async def _publish(
+        self,
+        queue: asyncio.Queue[tuple[Chunk, asyncio.Task[dict[str, str]]] | None],
+        progress: Progress | None,
+        position: Callable[[], int],
+    ) -> None:
+        while (item := await queue.get()) is not None:
+            chunk, task = item
+            found = await task
+            begun = time.perf_counter()
+            for parsed in chunk:
+                if isinstance(parsed, RejectedRow):
+                    self._reject(parsed.row, parsed.reason, parsed.cells)
+                    continue
+                customer_id = found.get(parsed.email_key)
+                if customer_id is None:
+                    self.report.unknown_customers += 1
+                    self._reject(parsed.row, UNKNOWN_CUSTOMER, parsed.cells)
+                    continue
+                self.report.valid += 1
+                if self.sink is not None:
+                    value = self.envelopes.value(parsed, customer_id)
+                    await self.sink.send(
+                        self.envelopes.topic,
+                        customer_id.encode(),
+                        value,
+                        self._delivered_callback(parsed.row),
+                    )
+            self.clock.publish += time.perf_counter() - begun
+            self.handled += len(chunk)
+            if progress is not None:
+                progress(self.handled, position())
+
+    def _reject(self, row: int, reason: str, cells: list[str]) -> None:
+        self.rejected.write(row, reason, cells)
+        if reason.startswith("duplicate email"):
+            self.report.duplicates += 1
+        if len(self.report.first_rejections) < 20:  # the summary shows the first few
+            self.report.first_rejections.append((row, reason))
+
+    def _delivered_callback(self, row: int) -> Delivered:
+        report = self.report
+
+        def delivered(ok: bool) -> None:
+            if ok:
+                report.published += 1
+            else:
+                report.failed += 1
+                if report.first_failed_row is None or row < report.first_failed_row:
+                    report.first_failed_row = row
+
+        return delivered

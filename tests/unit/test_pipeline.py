@@ -1,0 +1,187 @@
+"""The worker pipeline on the in-memory store: batches, redelivery, parking, bad input, fan-out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from store.repository import CustomerWrite, SaveResult
+from tests.unit.factories import T0
+from tests.unit.pipeline_kit import TOPICS, Kit
+from topics import names
+from workers.batch import member_command_id
+
+
+def envelope(kind: str, data: dict[str, Any], *, id: str, customer: str = "c-1") -> dict[str, Any]:
+    return {
+        "id": id,
+        "type": kind,
+        "customer_id": customer,
+        "occurred_at": T0.isoformat(),
+        "data": data,
+    }
+
+
+def upsert(customer: str = "c-1", id: str | None = None, **data: Any) -> dict[str, Any]:
+    body = {"email": f"{customer}@example.com", "first_name": "Ana", **data}
+    return envelope("customer.upserted", body, id=id or f"up-{customer}", customer=customer)
+
+
+def paid(order_id: str, total: str, *, id: str, customer: str = "c-1") -> dict[str, Any]:
+    data = {"order_id": order_id, "total": total, "currency": "EUR", "items": []}
+    return envelope("order.paid", data, id=id, customer=customer)
+
+
+async def customer(kit: Kit, customer_id: str = "c-1") -> Any:
+    stored = await kit.repository.get(customer_id)
+    assert stored is not None
+    return stored.state
+
+
+async def test_order_crossing_a_threshold_saves_state_and_publishes_outputs_once() -> None:
+    kit = Kit()
+    await kit.handle(kit.record(names.CUSTOMERS, upsert()))
+    await kit.handle(kit.record(names.ORDERS, paid("o-1", "600.00", id="e-1")))
+    state = await customer(kit)
+    assert state.tier == "Silver"
+    assert state.points_balance == 600
+    changes = kit.publisher.on(names.TIER_CHANGES)
+    assert [c["data"]["to_tier"] for c in changes] == ["Bronze", "Silver"]  # joined, then up
+    grants = kit.publisher.on(names.REWARDS)
+    assert [g["data"]["reward_id"] for g in grants] == ["welcome-silver"]
+    # Published, then marked sent: nothing is left in the outbox.
+    assert await kit.repository.pending_outbox() == []
+    assert kit.count("order.paid", "applied") == 1
+
+
+async def test_redelivered_record_and_resent_order_are_applied_once() -> None:
+    kit = Kit()
+    await kit.handle(kit.record(names.CUSTOMERS, upsert()))
+    first = kit.record(names.ORDERS, paid("o-1", "100.00", id="e-1"))
+    await kit.handle(first)
+    await kit.handle(first)  # redelivery after a crash: same offset
+    await kit.handle(kit.record(names.ORDERS, paid("o-1", "100.00", id="e-1")))  # same id again
+    await kit.handle(
+        kit.record(names.ORDERS, paid("o-1", "100.00", id="e-2"))
+    )  # new id, same order
+    assert (await customer(kit)).points_balance == 100
+    assert kit.count("order.paid", "skipped") == 1
+    assert kit.count("order.paid", "duplicate") == 2
+
+
+async def test_order_before_its_customer_is_parked_then_applied_on_creation() -> None:
+    kit = Kit()
+    await kit.handle(kit.record(names.ORDERS, paid("o-1", "50.00", id="e-1")))
+    assert await kit.repository.get("c-1") is None
+    assert await kit.repository.parked_count() == 1
+    await kit.handle(kit.record(names.CUSTOMERS, upsert()))
+    state = await customer(kit)
+    assert state.points_balance == 50
+    assert await kit.repository.parked_count() == 0
+    assert kit.count("order.paid", "parked") == 1
+    assert kit.count("order.paid", "applied") == 1
+
+
+async def test_bad_records_are_dead_lettered_and_the_batch_goes_on() -> None:
+    kit = Kit()
+    await kit.handle(kit.record(names.CUSTOMERS, upsert()))
+    bad_json = kit.record(names.ORDERS, b'{"id": "x", "type": ')
+    schema = kit.record(names.ORDERS, paid("o-1", "-5", id="e-bad"))
+    unknown = kit.record(names.ORDERS, {**paid("o-2", "5.00", id="e-u"), "type": "order.shipped"})
+    binary = kit.record(names.ORDERS, b"\xff\xfe")
+    good = kit.record(names.ORDERS, paid("o-3", "70.00", id="e-3"))
+    await kit.handle(bad_json, schema, unknown, binary, good)
+    letters = kit.publisher.on(names.DEAD_LETTER)
+    assert [(d["offset"], d["error_code"]) for d in letters] == [
+        (0, "invalid_json"),
+        (1, "invalid_message"),
+        (2, "unknown_type"),
+        (3, "invalid_encoding"),
+    ]
+    assert all(d["topic"] == TOPICS.orders for d in letters)
+    assert letters[3]["value_encoding"] == "base64"
+    assert (await customer(kit)).points_balance == 70
+
+
+async def test_refusal_without_customer_is_dead_lettered_with_its_code() -> None:
+    kit = Kit()
+    await kit.handle(kit.record(names.CUSTOMERS, upsert("c-1")))
+    await kit.handle(kit.record(names.CUSTOMERS, upsert("c-2", email="C-1@example.com"), key="c-2"))
+    letters = kit.publisher.on(names.DEAD_LETTER)
+    assert [d["error_code"] for d in letters] == ["email_taken"]
+    assert await kit.repository.get("c-2") is None
+
+
+async def test_removed_customer_refusal_lands_on_the_activity() -> None:
+    kit = Kit()
+    await kit.handle(kit.record(names.CUSTOMERS, upsert()))
+    removed = envelope("customer.removed", {"reason": "asked"}, id="rm-1")
+    await kit.handle(kit.record(names.CUSTOMERS, removed))
+    await kit.handle(kit.record(names.ORDERS, paid("o-1", "10.00", id="e-1")))
+    page = await kit.repository.activity("c-1")
+    refused = [e for e in page.entries if e.kind == "rejected"]
+    assert [e.details["code"] for e in refused] == ["customer_removed"]
+    assert kit.count("order.paid", "refused") == 1
+
+
+async def test_group_command_fans_out_one_command_per_member_and_replays_the_same_ids() -> None:
+    kit = Kit()
+    for cid in ("c-1", "c-2"):
+        await kit.handle(kit.record(names.CUSTOMERS, upsert(cid, groups=["staff"]), key=cid))
+    await kit.handle(kit.record(names.CUSTOMERS, upsert("c-3"), key="c-3"))
+    group = envelope(
+        "tier.manage",
+        {"action": "upgrade", "strategy": "specific", "tier": "Gold", "group_id": "staff"},
+        id="g-1",
+        customer="group:staff",
+    )
+    record = kit.record(names.TIER_COMMANDS, group, key="group:staff")
+    await kit.handle(record)
+    await kit.handle(record)  # redelivered: the same commands, with the same ids
+    copies = kit.publisher.on(names.TIER_COMMANDS)
+    ids = [c["id"] for c in copies]
+    assert ids == [member_command_id("g-1", "c-1"), member_command_id("g-1", "c-2")] * 2
+    assert {c["customer_id"] for c in copies} == {"c-1", "c-2"}
+    assert all(c["data"]["group_id"] is None for c in copies)
+
+
+class ConflictOnce:
+    """Wraps a repository: the first save of a customer reports a version conflict."""
+
+    def __init__(self, kit: Kit, victim: str) -> None:
+        self.inner, self.victim, self.tripped = kit.repository, victim, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_batch(self, writes: list[CustomerWrite]) -> SaveResult:
+        if not self.tripped and any(w.customer_id == self.victim for w in writes):
+            self.tripped = True
+            # Another worker got there first: bump the stored version under our feet.
+            others = [w for w in writes if w.customer_id != self.victim]
+            result = await self.inner.save_batch(others)
+            self.inner.customers[self.victim]["version"] += 1
+            return SaveResult(saved=result.saved, conflicts=frozenset({self.victim}))
+        return await self.inner.save_batch(writes)
+
+
+async def test_version_conflict_reloads_and_redoes_without_double_applying() -> None:
+    kit = Kit()
+    for cid in ("c-1", "c-2"):
+        await kit.handle(kit.record(names.CUSTOMERS, upsert(cid), key=cid))
+    kit.pipeline.repository = ConflictOnce(kit, "c-1")  # type: ignore[assignment]
+    await kit.handle(
+        kit.record(names.ORDERS, paid("o-1", "30.00", id="e-1", customer="c-1"), key="c-1"),
+        kit.record(names.ORDERS, paid("o-2", "40.00", id="e-2", customer="c-2"), key="c-2"),
+    )
+    assert (await customer(kit, "c-1")).points_balance == 30
+    assert (await customer(kit, "c-2")).points_balance == 40
+    assert kit.count("order.paid", "applied") == 2
+
+
+async def test_kafka_outage_is_retried_until_published() -> None:
+    kit = Kit()
+    kit.publisher.fail = 2
+    await kit.handle(kit.record(names.CUSTOMERS, upsert()))
+    await kit.handle(kit.record(names.ORDERS, paid("o-1", "600.00", id="e-1")))
+    assert [c["data"]["to_tier"] for c in kit.publisher.on(names.TIER_CHANGES)][-1] == "Silver"
+    assert kit.health.ready

@@ -1,0 +1,314 @@
+"""One batch through the pipeline: decode -> load -> fold -> save -> side effects.
+
+``Pipeline.handle`` never raises (faust would acknowledge the batch anyway): store and Kafka
+errors are retried with bounded backoff until they succeed, so it returns only once everything
+the batch did is durable; only cancellation (shutdown) escapes, and then nothing is
+acknowledged. A version conflict reloads the customers concerned and folds their records again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+import structlog
+
+from models.messages import CustomerUpserted, InputMessage, ManageTier
+from models.outputs import derive_id
+from store.repository import (
+    ActivityRecord,
+    CustomerRepository,
+    LoadRequest,
+    OutboxEntry,
+    normalize_email,
+)
+from topics.codec import encode_key, to_json
+from topics.names import Topics
+from workers.fold import Decider, Fold, Folder, Outcome, Record, dead_letter, decode
+from workers.health import Health, retrying
+from workers.metrics import Metrics
+from workers.outbox import Outbox, Outgoing, Publisher
+
+log = structlog.get_logger("loyalty.worker")
+T = TypeVar("T")
+
+YIELD_EVERY = 200
+"""Records folded between two yields to the event loop (keeps consumer heartbeats flowing)."""
+FANOUT_CHUNK = 500
+"""Member commands produced per round trip while a group command fans out."""
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A record as consumed: where it was, its key and its value."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+DeciderFactory = Callable[[datetime], Decider]
+"""Bind the program, keys and this batch's clock reading into ``decide``."""
+KeysOf = Callable[[InputMessage], tuple[str, ...]]
+
+
+def member_command_id(command_id: str, member: str) -> str:
+    """Return the id of a group command's copy for one member (deterministic, <= 200 chars)."""
+    readable = f"{command_id}@{member}"
+    return readable if len(readable) <= 200 else derive_id(command_id, "member", member)
+
+
+class Pipeline:
+    """Runs batches of input records against the store and the cluster."""
+
+    def __init__(
+        self,
+        *,
+        repository: CustomerRepository,
+        publisher: Publisher,
+        topics: Topics,
+        decider: DeciderFactory,
+        applied_keys: KeysOf,
+        clock: Callable[[], datetime],
+        health: Health,
+        metrics: Metrics,
+    ) -> None:
+        self.repository, self.publisher, self.topics = repository, publisher, topics
+        self.decider, self.applied_keys, self.clock = decider, applied_keys, clock
+        self.health, self.metrics = health, metrics
+        self.outbox = Outbox(repository, publisher, topics, health, metrics)
+
+    async def handle(self, raw: Sequence[RawRecord]) -> None:
+        """Process one batch until everything it does is durable (see the module docstring)."""
+        if not raw:
+            return
+        started = time.perf_counter()
+        topic = self.topics.contract_name(raw[0].topic)
+        self.metrics.batch_size.labels(topic=topic).observe(len(raw))
+        records = [
+            decode(r.topic, r.partition, r.offset, r.key, r.value, topics=self.topics) for r in raw
+        ]
+        try:
+            await self.run(records)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug, not a dependency failure (those are retried inside): log it loudly and
+            # keep the stream alive; the records' outcomes are in the log line.
+            log.exception("batch failed", topic=topic, first_offset=raw[0].offset, size=len(raw))
+        self.metrics.batch_seconds.labels(topic=topic).observe(time.perf_counter() - started)
+
+    async def run(self, records: Sequence[Record]) -> None:
+        """Fan out group commands, fold the rest, and carry out what the fold decided."""
+        rest: list[Record] = []
+        for record in records:
+            message = record.message
+            if isinstance(message, ManageTier) and message.data.group_id is not None:
+                await self.fan_out(record, message)
+            else:
+                rest.append(record)
+        pending = rest
+        created: set[str] = set()
+        attempt = 0
+        while pending:
+            attempt += 1
+            done, redo, result = await self._fold_and_save(pending)
+            created |= result.created
+            await self._side_effects(result, done)
+            if redo:
+                self.metrics.conflicts.inc(len(redo))
+                log.info("version conflict; redoing", customers=len(redo), attempt=attempt)
+                if attempt > 3:
+                    await asyncio.sleep(min(1.0, 0.05 * attempt))
+            pending = [r for r in pending if r.customer_id in redo]
+        if created:
+            await self.drain(created)
+
+    async def _fold_and_save(
+        self, records: Sequence[Record]
+    ) -> tuple[set[str | None], set[str], Fold]:
+        """Load, fold and save once; return the customers done, those to redo, and the fold."""
+        requests = _load_requests(records, self.applied_keys)
+        loaded = await self._store(lambda: self.repository.load_many(requests), "load customers")
+        emails = {
+            normalize_email(r.message.data.email)
+            for r in records
+            if isinstance(r.message, CustomerUpserted)
+        }
+        owners = (
+            await self._store(lambda: self.repository.email_owners(emails), "look up emails")
+            if emails
+            else {}
+        )
+        now = self.clock()
+        folder = Folder(loaded, self.decider(now), self.applied_keys, dict(owners), now)
+        result = await _fold_yielding(folder, records)
+        saved = await self._store(lambda: self.repository.save_batch(result.writes), "save batch")
+        redo = set(saved.conflicts) | set(saved.email_taken)
+        done: set[str | None] = {r.customer_id for r in records} - redo
+        result.created -= redo
+        return done, redo, result
+
+    async def _side_effects(self, result: Fold, done: set[str | None]) -> None:
+        """Record, park, dead-letter and publish what the saved part of a fold produced."""
+        for customer_id, refusals in result.refusals.items():
+            if customer_id in done:
+                await self._refusal(customer_id, refusals)
+        letters = [
+            Outgoing(self.topics.dead_letter, d.key.encode("utf-8") if d.key else None, to_json(d))
+            for d in result.dead_letters
+        ]
+        if letters:
+            await retrying(
+                lambda: self.publisher.publish(letters),
+                what="publish dead letters",
+                dependency="kafka",
+                health=self.health,
+            )
+            for letter in result.dead_letters:
+                self.metrics.dead_letters.labels(code=letter.error_code).inc()
+        parked = [p for p in result.park if p.customer_id in done]
+        if parked:
+            await self._store(lambda: self.repository.park(parked), "park messages")
+        entries: dict[str, Sequence[OutboxEntry]] = {
+            w.customer_id: w.outbox for w in result.writes if w.customer_id in done and w.outbox
+        }
+        await self.outbox.deliver(entries)
+        drained = [p for p in result.drained if p.customer_id in done]
+        if drained:
+            await self._store(lambda: self.repository.unpark(drained), "unpark messages")
+        for outcome in result.outcomes:
+            if outcome.record.customer_id in done or outcome.record.customer_id is None:
+                self._count(outcome)
+        if parked:
+            # The customer may have been created since the load (another agent): try again now.
+            ids = {p.customer_id for p in parked}
+            requests = [LoadRequest(customer_id=c) for c in ids]
+            exist = await self._store(lambda: self.repository.load_many(requests), "recheck")
+            if exist:
+                await self.drain(set(exist))
+
+    async def _refusal(self, customer_id: str, refusals: Sequence[ActivityRecord]) -> None:
+        await self._store(
+            lambda: self.repository.append_activity(customer_id, refusals), "record refusal"
+        )
+
+    async def drain(self, customer_ids: set[str]) -> None:
+        """Apply, in arrival order, the messages parked for these (now existing) customers."""
+        parked = await self._store(
+            lambda: self.repository.parked_for(customer_ids), "read parked messages"
+        )
+        records = [
+            decode(p.topic, p.partition, p.offset, p.key, p.value, topics=self.topics, parked=p)
+            for messages in parked.values()
+            for p in messages
+        ]
+        if records:
+            log.info("applying parked messages", customers=len(parked), messages=len(records))
+            await self.run(records)
+
+    async def fan_out(self, record: Record, command: ManageTier) -> None:
+        """Publish one copy of a group command per member, keyed by the member."""
+        group_id = command.data.group_id
+        assert group_id is not None
+        # A group the program does not declare would reach nobody: refuse it (dead letter).
+        refusal = self.decider(self.clock())(None, command).rejection
+        if refusal is not None and refusal.code == "unknown_group":
+            letter = dead_letter(record, refusal.code, refusal.reason)
+            key = letter.key.encode("utf-8") if letter.key else None
+            await self._publish([Outgoing(self.topics.dead_letter, key, to_json(letter))], "refuse")
+            self.metrics.dead_letters.labels(code=refusal.code).inc()
+            self._count(Outcome(record, "dead_letter", refusal.code, refusal.reason))
+            return
+        data = command.data.model_copy(update={"group_id": None})
+        chunk: list[Outgoing] = []
+        members = 0
+        async for member in _members(self.repository, group_id):
+            copy = command.model_copy(
+                update={
+                    "id": member_command_id(command.id, member),
+                    "customer_id": member,
+                    "data": data,
+                }
+            )
+            chunk.append(Outgoing(self.topics.tier_commands, encode_key(member), to_json(copy)))
+            members += 1
+            if len(chunk) >= FANOUT_CHUNK:
+                await self._publish(chunk, "fan out group command")
+                chunk = []
+        if chunk:
+            await self._publish(chunk, "fan out group command")
+        log.info("group command fanned out", event_id=command.id, group=group_id, members=members)
+        self._count(Outcome(record, "fanned_out"))
+
+    async def _publish(self, messages: Sequence[Outgoing], what: str) -> None:
+        await retrying(
+            lambda: self.publisher.publish(messages),
+            what=what,
+            dependency="kafka",
+            health=self.health,
+        )
+
+    async def _store(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
+        return await retrying(operation, what=what, dependency="store", health=self.health)
+
+    def _count(self, outcome: Outcome) -> None:
+        self.metrics.events.labels(type=outcome.message_type, outcome=outcome.kind).inc()
+        record = outcome.record
+        fields = {
+            "event_id": record.message.id if record.message is not None else None,
+            "customer_id": record.customer_id,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "type": outcome.message_type,
+            "outcome": outcome.kind,
+        }
+        if outcome.kind == "parked":
+            log.info("record parked until its customer exists", **fields)
+        elif outcome.code is not None:
+            log.info("record refused", code=outcome.code, reason=outcome.reason, **fields)
+        else:
+            log.debug("record", **fields)
+
+
+async def _members(repository: CustomerRepository, group_id: str) -> AsyncIterator[str]:
+    async for member in repository.group_members(group_id):
+        yield member
+
+
+def _load_requests(records: Sequence[Record], keys_of: KeysOf) -> list[LoadRequest]:
+    """One request per customer, with the message keys and order ids its records mention."""
+    ids: dict[str, set[str]] = {}
+    orders: dict[str, set[str]] = {}
+    for record in records:
+        message = record.message
+        if message is None:
+            continue
+        ids.setdefault(message.customer_id, set()).update(keys_of(message))
+        order_id = getattr(message.data, "order_id", None)
+        if isinstance(order_id, str):
+            orders.setdefault(message.customer_id, set()).add(order_id)
+    return [
+        LoadRequest(
+            customer_id=cid,
+            message_ids=frozenset(message_ids),
+            order_ids=frozenset(orders.get(cid, ())),
+        )
+        for cid, message_ids in ids.items()
+    ]
+
+
+async def _fold_yielding(folder: Folder, records: Sequence[Record]) -> Fold:
+    """Fold record by record, yielding to the loop now and then so heartbeats are not starved."""
+    for n, record in enumerate(records, start=1):
+        folder.out.outcomes.append(folder.apply(record))
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+    return folder.finish()
