@@ -12,17 +12,20 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from admin.imports import Delivered, ImportOptions, run_import
+from admin.sinks import KafkaSink
 from bootstrap import kafka_producer
 from demo.readback import OutputTail, View, wait_applied
 from demo.scenario import Step, customers, scenario
 from models.program import Program
 from settings import Settings
 from stack.worker import WorkerProcess
+from store.mongo import open_repository
 from topics.admin import ensure_topics
 from topics.names import Topics
 
@@ -89,6 +92,52 @@ def _wanted(step: Step) -> dict[str, set[str]]:
     return wanted
 
 
+class _RecordingSink:
+    """Sends import commands through Kafka and keeps a copy of each, for the report."""
+
+    def __init__(self, inner: KafkaSink, topics: Topics) -> None:
+        self.inner = inner
+        self.topics = topics
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes, delivered: Delivered) -> None:
+        self.sent.append((self.topics.contract_name(topic), json.loads(value)))
+        await self.inner.send(topic, key, value, delivered)
+
+    async def flush(self) -> None:
+        await self.inner.flush()
+
+
+async def _import(settings: Settings, program: Program, step: Step, workdir: Path) -> Step:
+    """Run the step's CSV through the admin import; return the step with what it published."""
+    assert step.tier_import is not None
+    spec = step.tier_import
+    path = workdir / f"{spec.batch_id}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(spec.csv_text, encoding="utf-8")
+    options = ImportOptions(
+        kind="tiers",
+        path=path,
+        tier_names=tuple(tier.name for tier in program.tiers),
+        batch_id=spec.batch_id,
+        actor="demo-import",
+        occurred_at=spec.at,
+        namespace=settings.topic_namespace,
+    )
+    topics = Topics(settings.topic_namespace)
+    repository = await open_repository(settings)
+    producer = kafka_producer(settings)
+    await producer.start()
+    try:
+        sink = _RecordingSink(KafkaSink(producer), topics)
+        report = await run_import(options, repository, sink)
+    finally:
+        await producer.stop()
+        await repository.close()
+    notes = tuple(f"row {row}: {reason}" for row, reason in report.first_rejections)
+    return replace(step, messages=tuple(sink.sent), notes=notes)
+
+
 async def play(settings: Settings, program: Program) -> DemoResult:
     """Start a worker, play the scenario through it, read everything back, stop the worker."""
     topics = Topics(settings.topic_namespace)
@@ -113,8 +162,12 @@ async def play(settings: Settings, program: Program) -> DemoResult:
     try:
         worker.start()
         await worker.wait_ready()
-        for step in scenario(run_id, program, now):
-            await _publish(settings, topics, step)
+        for scripted in scenario(run_id, program, now):
+            step = scripted
+            if step.tier_import is not None:
+                step = await _import(settings, program, step, log_dir)
+            else:
+                await _publish(settings, topics, step)
             applied = await wait_applied(worker.url, _wanted(step), within=STEP_SECONDS)
             views.update(applied)
             results.append(StepResult(step, _step_activity(step, applied)))
