@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from bootstrap import kafka_consumer, kafka_producer
@@ -131,6 +133,19 @@ class Worker(WorkerProcess):
     def describe(self) -> str:
         """The end of the log, headed by the worker's name."""
         return f"--- {self.name} ({self.log_file}) ---\n{self.tail(40)}"
+
+    def events(self) -> float:
+        """How many input records this process has handled (its /metrics counter)."""
+        url = f"{self.url}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "loyalty_events"
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        )
 
     async def ready(self, within: float = START_TIMEOUT) -> None:
         """Wait until /health says ready; fail the test if the process dies or hangs."""

@@ -60,6 +60,10 @@ async def _progress(reader: OutputReader, load: Load, share: float, worker: Work
     )
 
 
+async def _handled(worker: Worker) -> bool:
+    return await asyncio.to_thread(worker.events) > 0
+
+
 def test_load_outcome_does_not_depend_on_the_order_between_topics() -> None:
     """The oracle is only right if any interleaving a worker may see gives the same result."""
     program = load_program(Path("program.example.yaml"))
@@ -130,14 +134,21 @@ async def test_two_workers_share_partitions_and_one_leaves_mid_stream(
             await second.ready()
             await pipeline.publish(load.stream[third : 2 * third])
             await _progress(reader, load, 0.3, second)
+            # Both had a share of the partitions before one of them leaves.
+            await eventually(
+                lambda: _handled(second),
+                within=60.0,
+                what="the second worker to handle records",
+                detail=second.describe,
+            )
+            handled_by_first = first.events()
             publishing = asyncio.create_task(pipeline.publish(load.stream[2 * third :]))
-            await asyncio.to_thread(
-                first.stop
-            )  # leaves the group: its partitions move to the second worker
+            await asyncio.to_thread(first.stop)  # its partitions move to the second worker
             await publishing
             await wait_for_oracle(
                 pipeline, load, reader, within=CONVERGE_SECONDS, workers=[first, second]
             )
+            assert handled_by_first > 0
     assert reader.dead_letters == []
 
 
