@@ -14,6 +14,8 @@ COPY demo ./demo
 COPY admin ./admin
 COPY settings.py bootstrap.py program_file.py program.example.yaml ./
 RUN pip install --no-cache-dir .
+# Writable by the service user: the analytics example's tier-change log lives here.
+RUN mkdir /data && chown nobody /data
 # The worker keeps a small data directory in its working directory (faust) and the demo writes
 # its worker log under .stack: run from a directory the unprivileged user owns.
 RUN mkdir -p /var/lib/loyalty && chown nobody /var/lib/loyalty

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     api_token: str | None = None
 
     # The store (docs/storage.md).
-    store_hot_orders: Annotated[int, Field(ge=1, le=100_000)] = 100
+    store_hot_orders: Annotated[int, Field(ge=1, le=100_000)] = 20
     """Orders kept in the customer document; older ones move to the order archive."""
     store_load_chunk: Annotated[int, Field(ge=1, le=10_000)] = 64
     """Customer ids per ``$in`` query when a batch loads its customers."""

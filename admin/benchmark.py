@@ -28,11 +28,17 @@ from typing import Any
 from admin.connections import IMPORT_PRODUCER
 from admin.imports import ImportOptions
 from bootstrap import kafka_producer, mongo_client
+from models.state import CustomerState
 from settings import Settings
+from store import documents as docs
+from store.hot import plan_write
+from store.mongo import open_repository
+from store.repository import CustomerWrite
 from topics.admin import ensure_topics
 from topics.names import Topics
 
 TIERS = ("Bronze", "Silver", "Gold", "Platinum")
+SEED_CHUNK = 5000
 Say = Callable[[str], None]
 
 
@@ -251,4 +257,106 @@ async def drop_database(settings: Settings, name: str) -> None:
         await client.close()
 
 
-__all__ = ["ImportOptions"]
+def seed_document(state: CustomerState) -> dict[str, Any]:
+    """Return a new customer's document exactly as the store's first save writes it."""
+    plan = plan_write(CustomerWrite(state=state, loaded=None), hot_orders=1)
+    fields = docs.customer_fields(plan, {}, [])
+    return {"_id": state.customer_id, "version": 1, **fields, "outbox": []}
+
+
+async def seed_customers(settings: Settings, count: int, say: Say) -> float:
+    """Insert ``count`` customers with ``insert_many``; return the seconds it took."""
+    repository = await open_repository(settings)  # creates the indexes first
+    joined = datetime(2025, 1, 1, tzinfo=UTC)
+    started = time.perf_counter()
+    try:
+        collection = repository.customers
+        for start in range(0, count, SEED_CHUNK):
+            states = [
+                CustomerState(
+                    customer_id=f"bench-{i:07d}",
+                    email=email_of(i),
+                    email_normalized=email_of(i),
+                    joined_at=joined,
+                )
+                for i in range(start, min(start + SEED_CHUNK, count))
+            ]
+            await collection.insert_many([seed_document(s) for s in states], ordered=False)
+            if (start // SEED_CHUNK) % 10 == 0:
+                say(f"  seeded {start + len(states)} customers")
+    finally:
+        await repository.close()
+    return time.perf_counter() - started
+
+
+def lookup_keys(plan: BenchPlan) -> list[str]:
+    """Return the first ``sample`` emails the import looks up, normalised, in file order."""
+    seen: set[str] = set()
+    keys: list[str] = []
+    for email, tier in generate_rows(plan):
+        key = email.casefold()
+        if key in seen or tier == "Platnum":  # repeats and bad tiers are never looked up
+            continue
+        seen.add(key)
+        keys.append(key)
+        if len(keys) >= plan.sample:
+            break
+    return keys
+
+
+async def run_bench(settings: Settings, plan: BenchPlan, workdir: Path, say: Say) -> BenchResult:
+    """Seed, generate, import in a child process, measure the ceilings; clean up after."""
+    run = new_run_id()
+    topics = Topics(f"bench-{run}-")
+    database = f"bench_import_{run}"
+    local = settings.model_copy(
+        update={"mongo_database": database, "topic_namespace": topics.namespace}
+    )
+    path = workdir / f"bench-import-{run}.csv"
+    batch_id = f"bench-{run}"
+    options = ImportOptions("tiers", path, TIERS)
+    try:
+        say(f"seeding {plan.customers} customers into database {database} (insert_many)")
+        seed_seconds = await seed_customers(local, plan.customers, say)
+        say(f"  {plan.customers / seed_seconds:.0f} customers/s")
+        file_bytes = write_csv(path, plan)
+        say(f"generated {path.name}: {plan.rows} rows, {file_bytes / 1e6:.1f} MB")
+        raw_rows, raw_seconds = raw_csv_read(path)
+        say(f"csv module alone: {raw_rows / raw_seconds:.0f} rows/s")
+        await prepare_topics(local, topics)
+        say("importing with `loyalty import tiers` in a child process")
+        env = {
+            "LOYALTY_MONGO_DATABASE": database,
+            "LOYALTY_TOPIC_NAMESPACE": topics.namespace,
+            "LOYALTY_PROGRAM_FILE": str(settings.program_file.resolve()),
+        }
+        report, wall, peak = await asyncio.to_thread(run_import_child, path, batch_id, env)
+        say(f"  {plan.rows / wall:.0f} rows/s end to end, peak RSS {peak:.0f} MB")
+        repository = await open_repository(local)
+        try:
+            say("raw ceilings on the same data: store lookups, then the producer")
+            keys = lookup_keys(plan)
+            lookups = await raw_lookups(
+                repository, keys, options.lookup_batch, options.lookups_in_flight
+            )
+        finally:
+            await repository.close()
+        produced = await raw_produce(
+            local, topics.tier_commands, sample_messages(plan, batch_id, topics.tier_commands)
+        )
+    finally:
+        await _clean(local, topics, database, path)
+    seconds = report["seconds"]
+    stages = [
+        StageRate("parse + validate", report["rows"], seconds["parse"], raw_rows, raw_seconds),
+        StageRate("email lookup", report["looked_up"], seconds["lookup"], *lookups),
+        StageRate("publish", report["published"], seconds["publish"], *produced),
+    ]
+    return BenchResult(plan, file_bytes, seed_seconds, report, wall, peak, stages)
+
+
+async def _clean(settings: Settings, topics: Topics, database: str, path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".rejected.csv")):
+        leftover.unlink(missing_ok=True)
+    await drop_database(settings, database)
+    await delete_topics(settings, topics)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from array import array
-from hashlib import blake2b
 
 _EMPTY = 0
+_MASK64 = (1 << 64) - 1
+assert sys.hash_info.width == 64, "the duplicate check needs 64-bit string hashes"
 
 
 class SeenEmails:
@@ -29,16 +31,11 @@ class SeenEmails:
     def __len__(self) -> int:
         return self._used
 
-    @staticmethod
-    def _digest(key: str) -> int:
-        value = int.from_bytes(
-            blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        )
-        return value or 1  # 0 marks an empty slot
-
     def add(self, key: str, row: int) -> int | None:
         """Record ``key`` as first seen on ``row``; return the earlier row if it was seen."""
-        digest = self._digest(key)
+        # The interpreter's own string hash (SipHash, 64 bits, keyed per process): computed
+        # in C and cached on the string; the table lives no longer than the process.
+        digest = (hash(key) & _MASK64) or 1  # 0 marks an empty slot
         keys, mask = self._keys, self._mask
         slot = digest & mask
         while True:

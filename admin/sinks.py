@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from aiokafka import AIOKafkaProducer
 
@@ -20,12 +21,11 @@ class KafkaSink:
         """Queue one message; the producer batches it and ``delivered`` reports the outcome."""
         future: asyncio.Future[object] = await self.producer.send(topic, value, key=key)
         self._pending.add(future)
+        future.add_done_callback(partial(self._done, delivered))
 
-        def done(result: asyncio.Future[object]) -> None:
-            self._pending.discard(result)
-            delivered(not result.cancelled() and result.exception() is None)
-
-        future.add_done_callback(done)
+    def _done(self, delivered: Delivered, result: asyncio.Future[object]) -> None:
+        self._pending.discard(result)
+        delivered(not result.cancelled() and result.exception() is None)
 
     async def flush(self) -> None:
         """Wait until every message sent so far is acknowledged or has failed."""

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from cli.bench_decide import decide_bench
+from cli.bench_import import bench_import
+from cli.bench_notify import notify
 from cli.bench_pipeline import pipeline
 
 app = typer.Typer(help="Measure the engine: rules, pipeline, imports.", no_args_is_help=True)
@@ -18,4 +21,7 @@ def _group() -> None:
     """Measure the engine: rules, pipeline, imports."""
 
 
+app.command("decide")(decide_bench)
+app.command("notify")(notify)
+app.command("import")(bench_import)
 app.command("pipeline")(pipeline)

@@ -26,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_cli.app, name="stack")
+app.add_typer(bench_cli.app, name="bench")
 app.add_typer(program_cli.app, name="program")
 app.add_typer(schemas_cli.app, name="schemas")
 app.add_typer(bench_cli.app, name="bench")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,8 +15,17 @@ import typer
 
 import bootstrap
 from cli.console import make_console
-from consumers.rewards import COUPONS_COLLECTION, CouponCheck, CouponRegistry, judge
+from consumers.rewards import (
+    COUPONS_COLLECTION,
+    CouponCheck,
+    CouponRegistry,
+    ensure_indexes,
+    judge,
+)
+from models.state import CustomerState
 from settings import Settings, SettingsError, get_settings
+from store.documents import unpack_state
+from store.indexes import CUSTOMERS
 
 app = typer.Typer(
     help="Rewards: redeem, revoke, check a code, rebuild the coupon registry.",
@@ -72,3 +82,27 @@ def check(
                 console.print(f"  {label}: {value}", highlight=False)
     if answer.status != "valid":
         raise typer.Exit(EXIT_NOT_VALID)
+
+
+async def _rebuild(settings: Settings) -> int:
+    client = bootstrap.mongo_client(settings)
+    try:
+        database = client[settings.mongo_database]
+        coupons = database[COUPONS_COLLECTION]
+        await ensure_indexes(coupons)
+
+        async def customers() -> AsyncIterator[CustomerState]:
+            async for document in database[CUSTOMERS].find({}, {"state": 1}):
+                yield unpack_state(document)
+
+        return await CouponRegistry(coupons).rebuild(customers())
+    finally:
+        await client.close()
+
+
+@app.command("rebuild")
+def rebuild() -> None:
+    """Recreate the coupon registry from the customer documents, which own the grants."""
+    settings = _settings()
+    written = asyncio.run(_rebuild(settings))
+    console.print(f"{written} coupons written from the customer documents", highlight=False)

@@ -19,23 +19,23 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 import bootstrap
 from consumers.analytics import TierChangeAnalytics, TierChangeLog
+from consumers.ledger import NotificationLedger
 from consumers.loop import ConsumeLoop, Consumer, RetryPolicy
 from consumers.metrics import ConsumerMetrics
-from consumers.notifier import LEDGER_COLLECTION, Notifier
+from consumers.notifier import Contact, CustomerLookup, Notifier
 from consumers.rewards import COUPONS_COLLECTION, CouponRegistry, RewardsIssuer, ensure_indexes
 from consumers.web import WebServer, build_app, check_exposure
 from mail.render import MailRenderer
 from mail.smtp import Mailer, SmtpConfig
-from models.state import CustomerState
 from program_file import load_program
 from settings import Settings
+from store.indexes import CUSTOMERS
 from topics.admin import ensure_topics
 from topics.names import Topics
 
 log = structlog.get_logger(__name__)
 
 CONSUMER_NAMES = ("rewards", "notifier", "analytics")
-CUSTOMERS_COLLECTION = "customers"
 
 
 def parse_only(value: str | None) -> tuple[str, ...]:
@@ -65,17 +65,31 @@ def smtp_config(settings: Settings) -> SmtpConfig:
     )
 
 
-def customer_lookup(database: AsyncDatabase[dict[str, Any]]) -> Any:
-    """Return the notifier's view of the customers' current records, read from the store."""
+_CONTACT_FIELDS = ("customer_id", "email", "first_name", "last_name", "accepts_email", "status")
 
-    async def lookup(customer_ids: Collection[str]) -> Mapping[str, CustomerState]:
+
+def customer_lookup(database: AsyncDatabase[dict[str, Any]]) -> CustomerLookup:
+    """Return the notifier's view of the customers' current records, read from the store."""
+    # ``profile`` holds the readable fields beside the packed state (docs/storage.md); a
+    # document stored with a plain ``state`` (older, or written by a test) has them there.
+    projection = {f"{part}.{name}": 1 for part in ("profile", "state") for name in _CONTACT_FIELDS}
+
+    async def lookup(customer_ids: Collection[str]) -> Mapping[str, Contact]:
         if not customer_ids:
             return {}
-        found: dict[str, CustomerState] = {}
-        cursor = database[CUSTOMERS_COLLECTION].find({"_id": {"$in": list(customer_ids)}})
+        found: dict[str, Contact] = {}
+        cursor = database[CUSTOMERS].find({"_id": {"$in": list(customer_ids)}}, projection)
         async for document in cursor:
-            state = CustomerState.model_validate(document["state"])
-            found[state.customer_id] = state
+            plain = document.get("state")
+            state = document.get("profile") or (plain if isinstance(plain, dict) else {})
+            found[document["_id"]] = Contact(
+                customer_id=document["_id"],
+                email=state.get("email"),
+                first_name=state.get("first_name"),
+                last_name=state.get("last_name"),
+                accepts_email=bool(state.get("accepts_email", True)),
+                active=state.get("status", "active") == "active",
+            )
         return found
 
     return lookup
@@ -117,7 +131,7 @@ async def build_consumer(
         mailer = Mailer(smtp_config(settings))
         stack.push_async_callback(mailer.close)
         return Notifier(
-            ledger=database[LEDGER_COLLECTION],
+            ledger=NotificationLedger(database),
             customers=customer_lookup(database),
             renderer=MailRenderer(settings.mail_templates_dir),
             mailer=mailer,

@@ -41,6 +41,9 @@ from topics.routing import DeadLetter
 
 log = structlog.get_logger(__name__)
 
+READY_TIMEOUT = 3.0
+"""Seconds a readiness check may take before the answer is "not ready"."""
+
 
 @dataclass(frozen=True)
 class Done:
@@ -187,8 +190,15 @@ class ConsumeLoop:
         self._stopping.set()
 
     async def ready(self) -> bool:
-        """Return whether the loop runs, has no outage and the consumer's dependencies answer."""
-        return self.outage is None and not self._stopping.is_set() and await self.consumer.ready()
+        """Return whether the loop runs without an outage and Kafka and its dependencies answer."""
+        if self.outage is not None or self._stopping.is_set():
+            return False
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await self.kafka.topics()
+                return await self.consumer.ready()
+        except (KafkaError, TimeoutError):
+            return False
 
     async def run(self) -> None:
         """Consume until ``stop``; every batch is committed once finished."""

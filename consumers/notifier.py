@@ -6,13 +6,14 @@ For each notification request, in this order:
 2. The customer's current record decides: removed, forgotten or ``accepts_email: false`` sends
    nothing, whatever the request says (the customer may have changed since it was written); the
    current address and name are used.
-3. The ledger (collection ``notifications``, one document per notification id) decides
-   whether it was sent already: ``sent`` means done, nothing more.
-4. The ledger records ``sending`` *before* the email goes out and ``sent`` *after* the server
-   accepted it; the Kafka offset is committed after that. A crash between the server's accept
-   and the ``sent`` record (a few milliseconds) sends that email again on restart: the one
-   window where a duplicate is possible. Both copies carry the same ``Message-ID``, derived from
-   the notification id, so mail clients and many servers fold them into one.
+3. The ledger (``consumers.ledger``: one sent record per notification id) decides whether it
+   was sent already: a sent record means done, nothing more.
+4. The ledger records the attempt *before* the email goes out and the sent record *after* the
+   server accepted it (group commit, one round trip); the Kafka offset is committed after that.
+   A crash between the server's accept and the sent record sends that email again on restart:
+   the one window where a duplicate is possible, logged as ``resending_unconfirmed_email``.
+   Both copies carry the same ``Message-ID``, derived from the notification id, so mail
+   clients and many servers fold them into one.
 
 Failures: a permanent refusal (5xx, invalid address, no template) dead-letters that request
 with its reason; a temporary one (4xx) is retried with backoff, bounded; an unreachable server
@@ -24,15 +25,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
-from pymongo import UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
+from consumers.ledger import NotificationLedger
 from consumers.loop import (
     DONE,
     DependencyUnavailableError,
@@ -51,13 +52,24 @@ from mail.smtp import (
     SmtpUnavailableError,
     build_message,
 )
-from models.state import CustomerState
 from topics import names
 
 log = structlog.get_logger(__name__)
 
-LEDGER_COLLECTION = "notifications"
-CustomerLookup = Callable[[Collection[str]], Awaitable[Mapping[str, CustomerState]]]
+
+@dataclass(frozen=True)
+class Contact:
+    """What the notifier needs of a customer's current record."""
+
+    customer_id: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    accepts_email: bool
+    active: bool
+
+
+CustomerLookup = Callable[[Collection[str]], Awaitable[Mapping[str, Contact]]]
 """Return the current records of these customers (missing ids: not in the store)."""
 
 
@@ -97,7 +109,7 @@ class Notifier:
     def __init__(
         self,
         *,
-        ledger: AsyncCollection[dict[str, Any]],
+        ledger: NotificationLedger,
         customers: CustomerLookup,
         renderer: MailRenderer,
         mailer: Mailer,
@@ -118,7 +130,11 @@ class Notifier:
         self.list_unsubscribe = list_unsubscribe
 
     async def ready(self) -> bool:
-        """Return whether the SMTP server answers."""
+        """Return whether the SMTP server and MongoDB (the ledger) answer."""
+        try:
+            await self.ledger.sent.database.command("ping")
+        except PyMongoError:
+            return False
         return await self.mailer.check()
 
     async def process(self, items: Sequence[Item]) -> list[Outcome]:
@@ -131,7 +147,7 @@ class Notifier:
             except ValidationError as exc:
                 outcomes[index] = Reject("invalid_message", f"not a notification request: {exc}")
         try:
-            sent = await self._already_sent([r.id for r in requests.values()])
+            sent = await self.ledger.sent_ids(r.id for r in requests.values())
             current = await self.customers({r.customer_id for r in requests.values()})
         except PyMongoError as exc:
             raise DependencyUnavailableError(f"MongoDB: {exc}") from exc
@@ -149,18 +165,13 @@ class Notifier:
             except SmtpPermanentError as exc:
                 outcomes[index] = Reject("invalid_address", exc.reason)
         if to_send:
-            await self._send_all(to_send, outcomes)
+            retried = {requests[i].id for i in to_send if items[i].attempts > 1}
+            await self._send_all(to_send, outcomes, retried)
         return [DONE if outcome is None else outcome for outcome in outcomes]
-
-    async def _already_sent(self, ids: list[str]) -> set[str]:
-        if not ids:
-            return set()
-        cursor = self.ledger.find({"_id": {"$in": ids}, "status": "sent"}, {"_id": 1})
-        return {doc["_id"] async for doc in cursor}
 
     @staticmethod
     def _skip_reason(
-        request: NotificationRequest, customer: CustomerState | None, sent: set[str]
+        request: NotificationRequest, customer: Contact | None, sent: set[str]
     ) -> str | None:
         """Return why no email goes out for this request, or None to send it."""
         if request.batch is not None and request.batch.suppress_notifications:
@@ -173,12 +184,12 @@ class Notifier:
             return "duplicate"
         return None
 
-    def _compose(self, request: NotificationRequest, customer: CustomerState | None) -> Any:
+    def _compose(self, request: NotificationRequest, customer: Contact | None) -> Any:
         """Render and build the email; the customer's current record wins over the request's."""
         data = request.data
         recipient = (
             Recipient(customer.customer_id, customer.email, customer.first_name, customer.last_name)
-            if customer is not None
+            if customer is not None and customer.email
             else Recipient(request.customer_id, data.email, data.first_name, data.last_name)
         )
         unsubscribe = unsubscribe_link(self.list_unsubscribe, request.customer_id)
@@ -205,31 +216,27 @@ class Notifier:
         self,
         to_send: dict[int, tuple[NotificationRequest, Any]],
         outcomes: list[Outcome | None],
+        retried: set[str],
     ) -> None:
-        """Record ``sending``, send concurrently over the pool, record ``sent``."""
-        now = datetime.now(UTC)
+        """Record the attempts, send concurrently over the pool, record each email sent."""
         try:
-            await self.ledger.bulk_write(
+            resent = await self.ledger.start(
                 [
-                    UpdateOne(
-                        {"_id": request.id},
-                        {
-                            "$set": {"status": "sending", "last_attempt_at": now},
-                            "$setOnInsert": {
-                                "customer_id": request.customer_id,
-                                "kind": request.data.kind,
-                                "first_attempt_at": now,
-                            },
-                            "$inc": {"attempts": 1},
-                        },
-                        upsert=True,
-                    )
-                    for request, _ in to_send.values()
-                ],
-                ordered=False,
+                    {"_id": r.id, "customer_id": r.customer_id, "kind": r.data.kind}
+                    for r, _ in to_send.values()
+                ]
             )
         except PyMongoError as exc:
             raise DependencyUnavailableError(f"MongoDB: {exc}") from exc
+        for request, _ in to_send.values():
+            if request.id in resent and request.id not in retried:
+                # Started before without a sent record: a crash or an outage came between.
+                self.metrics.emails.labels(request.data.kind, "resent_unconfirmed").inc()
+                log.warning(
+                    "resending_unconfirmed_email",
+                    notification_id=request.id,
+                    customer_id=request.customer_id,
+                )
 
         async def send(index: int, request: NotificationRequest, message: Any) -> None:
             try:
@@ -247,9 +254,12 @@ class Notifier:
             # Recorded at once, per email: this keeps the window in which a crash resends an
             # accepted email down to one round trip (the docs explain the window).
             try:
-                await self.ledger.update_one(
-                    {"_id": request.id},
-                    {"$set": {"status": "sent", "sent_at": datetime.now(UTC)}},
+                await self.ledger.record_sent(
+                    {
+                        "_id": request.id,
+                        "customer_id": request.customer_id,
+                        "kind": request.data.kind,
+                    }
                 )
             except PyMongoError as exc:
                 unavailable.append(f"MongoDB: {exc}")

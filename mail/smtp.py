@@ -18,9 +18,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from email.charset import QP, Charset
 from email.errors import HeaderDefect, HeaderParseError
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime
 from typing import Literal
 
@@ -30,6 +34,10 @@ from mail.render import RenderedEmail
 
 Security = Literal["none", "starttls", "tls"]
 SERVICE_UNAVAILABLE = 421
+_UTF8 = "utf-8"
+_BODY_CHARSET = Charset(_UTF8)
+# Quoted-printable keeps the bodies readable in a raw message (base64 would hide them).
+_BODY_CHARSET.body_encoding = QP
 
 
 class SmtpError(Exception):
@@ -94,24 +102,39 @@ def build_message(
     notification_id: str,
     sent_at: datetime,
     list_unsubscribe: str = "",
-) -> EmailMessage:
+) -> Message:
     """Return the email: plain text and HTML alternatives, deterministic Message-ID."""
+    # Built with the compat32 MIME classes: the modern EmailMessage API parses every header
+    # through its header registry, which took more CPU than sending (docs/BENCHMARKS.md).
     to = parse_address(recipient)
-    message = EmailMessage()
+    message = MIMEMultipart("alternative")
     message["From"] = sender
-    message["To"] = to
-    message["Subject"] = rendered.subject
+    message["To"] = to.addr_spec
+    message["Subject"] = _header_text(rendered.subject)
     message["Date"] = format_datetime(sent_at)
     message["Message-ID"] = message_id(notification_id, sender)
-    message["X-Loyalty-Notification-Id"] = notification_id
+    message["X-Loyalty-Notification-Id"] = _header_text(notification_id)
     if list_unsubscribe:
         message["List-Unsubscribe"] = f"<{list_unsubscribe}>"
         if list_unsubscribe.startswith("https://"):
             # RFC 8058 one-click: mailbox providers unsubscribe with a POST, no page to visit.
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
+    message.attach(_text_part("plain", rendered.text))
+    message.attach(_text_part("html", rendered.html))
     return message
+
+
+def _header_text(value: str) -> str:
+    """Return a header value on one line, RFC 2047-encoded when it is not ASCII."""
+    # Control characters (CR, LF) in a header would let text from a message add headers.
+    line = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in value)
+    return line if line.isascii() else Header(line, _UTF8).encode()
+
+
+def _text_part(subtype: str, body: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(body, _BODY_CHARSET)
+    return part
 
 
 def _classify(exc: Exception) -> SmtpError:
@@ -171,7 +194,7 @@ class Mailer:
         finally:
             self._idle.put_nowait(client)
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         """Send one message over a pooled connection; raise a classified SmtpError on failure."""
         try:
             async with self._connection() as client:

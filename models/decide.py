@@ -30,6 +30,7 @@ from models.messages import (
     AdjustPoints,
     AdjustStamps,
     ChangeTier,
+    ConfirmPoints,
     CustomerRemoved,
     CustomerUpserted,
     ExpirePoints,
@@ -41,10 +42,21 @@ from models.messages import (
     OrderRefunded,
     RedeemReward,
     RevokeReward,
+    SendReminders,
 )
 from models.outputs import Cause, OutputMessage
 from models.program import Program
-from models.rules import customers, orders, points, rewards, stamps, tier_commands, tier_time
+from models.rules import (
+    customers,
+    orders,
+    pending,
+    points,
+    reminders,
+    rewards,
+    stamps,
+    tier_commands,
+    tier_time,
+)
 from models.rules.base import ADJUSTMENT_TYPES, IMPORT_SOURCE, Context, Duplicate, Rejection, Step
 from models.state import ActivityEntry, CustomerState
 from models.values import DomainModel
@@ -58,6 +70,8 @@ _RULES: dict[type[DomainModel], Rule] = {
     OrderCancelled: orders.cancelled,
     AdjustPoints: points.adjust,
     ExpirePoints: points.expire,
+    ConfirmPoints: pending.confirm,
+    SendReminders: reminders.due,
     AdjustStamps: stamps.adjust,
     RedeemReward: rewards.redeem,
     RevokeReward: rewards.revoke,
@@ -169,8 +183,7 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
         )
     step = Step(state)
     if state.active:
-        step = points.expire_due_lots(step, ctx, ctx.at)
-        step = tier_time.settle_time(step, ctx, ctx.at)
+        step = settle_due(step, ctx)
     if isinstance(message, CustomerUpserted):
         return _finish(customers.update(step, message, ctx), keys)
     if not state.active:
@@ -187,7 +200,23 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
         return Decision(state=state, duplicate=True)
     if isinstance(outcome, Rejection):
         return _refuse(step, ctx, outcome, keys)
-    return _finish(tier_time.schedule_review(outcome, ctx), keys)
+    return _finish(schedule(outcome, ctx, step.state), keys)
+
+
+def settle_due(step: Step, ctx: Context) -> Step:
+    """Apply every time event due by the message's time, each at its own time, oldest kind
+    first: pending points are confirmed, reminders whose subject is still ahead are requested,
+    lots expire, tiers end or are reviewed; then the next reminder is scheduled."""
+    step = pending.confirm_due(step, ctx, ctx.at)
+    step = reminders.send_due(step, ctx, ctx.at)
+    step = points.expire_due_lots(step, ctx, ctx.at)
+    step = tier_time.settle_time(step, ctx, ctx.at)
+    return reminders.schedule(step, ctx)
+
+
+def schedule(step: Step, ctx: Context, before: CustomerState) -> Step:
+    """Record the customer's next due times after a rule ran (tier review, reminders)."""
+    return reminders.schedule(tier_time.schedule_review(step, ctx, before), ctx)
 
 
 def _in_future(message: InputMessage, now: datetime, skew: timedelta) -> Rejection | None:

@@ -7,6 +7,7 @@ once; the wire format (JSON bytes, the type registry, parse errors) is ``topics/
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -188,7 +189,10 @@ MAX_REWARD_CODES = 20
 
 
 class OrderPaidData(DomainModel):
-    """A paid order; ``reward_codes`` are the customer's reward codes used on it."""
+    """A paid order; ``reward_codes`` are the customer's reward codes used on it.
+
+    ``shipping`` and ``tax``, when stated, are parts of ``total`` and earn no points.
+    """
 
     order_id: Identifier
     total: Money
@@ -212,6 +216,11 @@ class OrderPaidData(DomainModel):
                 {"total": str(self.total), "parts": str(parts)},
             )
         return self
+
+    @property
+    def goods_total(self) -> Decimal:
+        """What the items were paid in all: the total less the stated shipping and tax."""
+        return self.total - (self.shipping or 0) - (self.tax or 0)
 
 
 class OrderPaid(Envelope):
@@ -305,7 +314,10 @@ class AdjustStamps(Envelope):
 
 
 class RedeemRewardData(DomainModel):
+    """``points``: how many points to spend on a reward priced as a rate (``points_rate``)."""
+
     reward_id: Name
+    points: Annotated[PositiveInt, Field(le=DELTA_LIMIT)] | None = None
     internal_note: Note | None = None
 
 
@@ -358,6 +370,32 @@ class ExpirePoints(Envelope):
     data: ExpirePointsData
 
 
+class ConfirmPointsData(DomainModel):
+    """Fires at ``due_at``; confirms every pending points entry due by then."""
+
+    due_at: EventTime
+
+
+class ConfirmPoints(Envelope):
+    """Internal: pending points of an order become spendable (time as data, invariant 7)."""
+
+    type: Literal["points.confirm"] = "points.confirm"
+    data: ConfirmPointsData
+
+
+class SendRemindersData(DomainModel):
+    """Fires at ``due_at``; requests every reminder due by then (points or tier expiring)."""
+
+    due_at: EventTime
+
+
+class SendReminders(Envelope):
+    """Internal: a reminder falls due (``points_expiring``, ``tier_expiring``)."""
+
+    type: Literal["reminder.due"] = "reminder.due"
+    data: SendRemindersData
+
+
 InputMessage = Annotated[
     CustomerUpserted
     | CustomerRemoved
@@ -371,10 +409,12 @@ InputMessage = Annotated[
     | ChangeTier
     | ManageTier
     | ExpireTier
-    | ExpirePoints,
+    | ExpirePoints
+    | ConfirmPoints
+    | SendReminders,
     Field(discriminator="type"),
 ]
 """Every message the rules accept."""
 
-SYSTEM_TYPES = frozenset({"tier.expire", "points.expire"})
+SYSTEM_TYPES = frozenset({"tier.expire", "points.expire", "points.confirm", "reminder.due"})
 """Types only the engine itself sends (the scheduler's time events)."""

@@ -25,6 +25,8 @@ NotificationKind = Literal[
     "stamp_card_completed",
     "reward_revoked",
     "points_expired",
+    "points_expiring",
+    "tier_expiring",
 ]
 """Kinds of email the notifier renders, one per event a customer sees as one (an upgrade with
 its entry rewards and their codes, a redemption with its code, a full stamp card with its
@@ -38,6 +40,8 @@ NOTIFICATION_KINDS: tuple[NotificationKind, ...] = (
     "stamp_card_completed",
     "reward_revoked",
     "points_expired",
+    "points_expiring",
+    "tier_expiring",
 )
 
 
@@ -159,6 +163,25 @@ class RewardUsed(OutputEnvelope):
     data: RewardUsedData
 
 
+class RewardReinstatedData(DomainModel):
+    """A used grant is usable again: the order it was used on no longer stands."""
+
+    grant_id: Identifier
+    reward_id: Name
+    code: str
+    order_id: Identifier
+    """The order the reward had been used on, now cancelled or refunded in full."""
+    reason: str
+    cause: Cause
+
+
+class RewardReinstated(OutputEnvelope):
+    """A used reward was given back, with the same code (on loyalty.rewards)."""
+
+    type: Literal["reward.reinstated"] = "reward.reinstated"
+    data: RewardReinstatedData
+
+
 class NotificationRequestedData(DomainModel):
     """What the notifier needs to render and send one email."""
 
@@ -188,6 +211,7 @@ OutputMessage = Annotated[
     | RewardRedeemed
     | RewardRevoked
     | RewardUsed
+    | RewardReinstated
     | NotificationRequested,
     Field(discriminator="type"),
 ]

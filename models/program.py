@@ -2,8 +2,9 @@
 
 Rules stated here (the rules modules rely on them):
 
-- Points for an order are ``total * points_per_currency_unit * tier points_multiplier``, rounded
-  once per order with ``earn.rounding`` (default ``floor``).
+- Points for an order are its earning base (the order less shipping and tax, or only its
+  qualifying items) times ``points_per_currency_unit`` times the tier's ``points_multiplier``,
+  rounded once per order with ``earn.rounding`` (default ``floor``); see ``program_earn``.
 - Tiers are kept in ascending rank. A customer holds the highest-ranked tier whose threshold
   they reach on that tier's metric within the qualification period. When the lowest tier has
   threshold 0 it is the base tier every active customer holds; otherwise a customer who reaches
@@ -17,14 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from decimal import (
-    ROUND_CEILING,
-    ROUND_FLOOR,
-    ROUND_HALF_EVEN,
-    ROUND_HALF_UP,
-    Decimal,
-    localcontext,
-)
+from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -40,28 +34,25 @@ from models.program_checks import (
     known,
     partial_cross_problems,
 )
+from models.program_earn import (
+    EarnRules,
+    Months,
+    Quantity,
+    StampRules,
+)
 from models.reward_codes import CodeFormat, CodeFormatOverride
-from models.reward_value import MAX_VALID_DAYS, RewardValue
+from models.reward_value import MAX_VALID_DAYS, PointsRate, RewardValue
 from models.values import (
     ConfigModel,
     CurrencyCode,
     Name,
     NonNegativeInt,
     PositiveInt,
-    exact_number,
     explain_each,
-    format_decimal,
 )
 
 Metric = Literal["points_earned", "amount_spent", "orders"]
 EntryRewardsPolicy = Literal["once", "every_entry"]
-Rounding = Literal["floor", "half_up", "half_even", "ceil"]
-_ROUNDING = {
-    "floor": ROUND_FLOOR,
-    "half_up": ROUND_HALF_UP,
-    "half_even": ROUND_HALF_EVEN,
-    "ceil": ROUND_CEILING,
-}
 
 
 class ProgramError(ValueError):
@@ -85,64 +76,6 @@ class UnknownNameError(LookupError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
-
-
-def _non_negative_decimal(value: Any) -> Decimal:
-    number = exact_number(value)
-    if isinstance(number, bool) or not isinstance(number, int | Decimal | str):
-        raise PydanticCustomError("number", "must be a number like 1 or 0.5", {})
-    try:
-        result = Decimal(number)
-    except ArithmeticError:
-        raise PydanticCustomError("number", "must be a number like 1 or 0.5", {}) from None
-    if not result.is_finite() or result < 0:
-        raise PydanticCustomError("number", "must be a number >= 0", {})
-    if result >= QUANTITY_LIMIT:
-        raise PydanticCustomError("number", "must be below 1000000000000", {})
-    return result
-
-
-QUANTITY_LIMIT = Decimal(10**12)
-Quantity = Annotated[Decimal, BeforeValidator(_non_negative_decimal)]
-"""A non-negative decimal below 10^12 in the program file; YAML numbers are read exactly."""
-Months = Annotated[PositiveInt, Field(le=1200)]
-"""A number of months in the program file, 1 to 1200 (dates a century ahead never overflow)."""
-_POINTS_PRECISION = 80
-"""Digits for the points product: total, rate and multiplier (each < 10^12, 4+ decimals) fit."""
-
-
-class EarnRules(ConfigModel):
-    points_per_currency_unit: Quantity
-    rounding: Rounding = "floor"
-    points_expire_after_months: Months | None = None
-
-    def points_for(self, amount: Decimal, multiplier: Decimal = Decimal(1)) -> int:
-        """Return the points an order of ``amount`` earns, rounded once per order."""
-        # Exact whatever the sizes: quantize raises InvalidOperation past the context precision.
-        with localcontext(prec=_POINTS_PRECISION):
-            raw = amount * self.points_per_currency_unit * multiplier
-            return int(raw.quantize(Decimal(1), rounding=_ROUNDING[self.rounding]))
-
-
-class StampRules(ConfigModel):
-    """Stamps per order, or per qualifying item (by sku or category; none listed: every item)."""
-
-    mode: Literal["per_order", "per_qualifying_item"] = "per_order"
-    stamps_per_order: PositiveInt = 1
-    stamps_per_item: PositiveInt = 1
-    qualifying_skus: tuple[Name, ...] = ()
-    qualifying_categories: tuple[Name, ...] = ()
-    min_order_value: Quantity = Decimal(0)
-    card_size: PositiveInt | None = None
-    card_reward: Name | None = None
-
-    def qualifies(self, sku: str, categories: tuple[str, ...]) -> bool:
-        """Return whether an item with this sku and categories earns stamps."""
-        if not self.qualifying_skus and not self.qualifying_categories:
-            return True
-        return sku in self.qualifying_skus or any(
-            category in self.qualifying_categories for category in categories
-        )
 
 
 class Tier(ConfigModel):
@@ -207,6 +140,11 @@ class EmailToggles(ConfigModel):
     stamp_card_completed: bool = True
     reward_revoked: bool = False
     points_expired: bool = False
+    points_expiring: bool = True
+    """A reminder before a lot of points expires (``reminders.points_expiring_days``)."""
+    tier_expiring: bool = True
+    """A reminder before a temporary tier or a membership hold ends and the customer would
+    drop (``reminders.tier_expiring_days``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -226,6 +164,19 @@ class EmailToggles(ConfigModel):
         return bool(getattr(self, kind))
 
 
+ReminderDays = Annotated[int, Field(strict=True, ge=1, le=3660)]
+
+
+class Reminders(ConfigModel):
+    """How many days ahead reminders go; none: no reminder of that kind."""
+
+    points_expiring_days: ReminderDays | None = None
+    """Days before a lot of points expires: one ``points_expiring`` email per lot still held."""
+    tier_expiring_days: ReminderDays | None = None
+    """Days before a temporary tier or a membership hold ends, when the customer would then
+    hold a lower tier: one ``tier_expiring`` email per ending."""
+
+
 class Reward(ConfigModel):
     """A catalog reward: bought with points or stamps, or neither (entry or card rewards only)."""
 
@@ -240,12 +191,23 @@ class Reward(ConfigModel):
     """What the coupon is worth at checkout (amount off, percentage off, or a product)."""
     valid_days: Annotated[int, Field(strict=True, ge=1, le=MAX_VALID_DAYS)] | None = None
     """Days a granted coupon stays valid; none: no expiry."""
+    points_rate: PointsRate | None = None
+    """Priced as a rate: the customer chooses how many points to spend (in steps)."""
 
     @model_validator(mode="after")
     def _one_cost(self) -> Reward:
         if self.cost_points is not None and self.cost_stamps is not None:
             raise PydanticCustomError(
                 "reward_cost", "give cost_points or cost_stamps, not both", {}
+            )
+        if self.points_rate is not None and (
+            self.cost_points is not None or self.cost_stamps is not None or self.value is not None
+        ):
+            raise PydanticCustomError(
+                "reward_cost",
+                "a reward priced with points_rate has no cost_points, cost_stamps or value: "
+                "its value follows from the points spent",
+                {},
             )
         return self
 
@@ -265,6 +227,7 @@ class Program(ConfigModel):
     qualification_period: QualificationPeriod = QualificationPeriodModel(kind="lifetime")
     membership_period: MembershipPeriod | None = None
     emails: EmailToggles = EmailToggles()
+    reminders: Reminders = Reminders()
     reward_codes: CodeFormat = CodeFormat()
     """The format of every reward code, unless a reward sets its own ``code``."""
     rewards: tuple[Reward, ...] = ()
@@ -366,51 +329,3 @@ def parse_program(source: Mapping[str, Any]) -> Program:
         )
         problems = list(dict.fromkeys([*fields, *partial_cross_problems(source)]))
         raise ProgramError.of(problems) from None
-
-
-def program_contract_view(program: Program) -> dict[str, Any]:
-    """Return the program as ``loyalty program show --json`` prints it (CONTRACT.md)."""
-    earn: dict[str, Any] = {
-        "points_per_currency_unit": format_decimal(program.earn.points_per_currency_unit),
-        "rounding": program.earn.rounding,
-    }
-    if program.earn.points_expire_after_months is not None:
-        earn["points_expire_after_months"] = program.earn.points_expire_after_months
-    if program.stamps is not None:
-        stamps = program.stamps
-        if stamps.mode == "per_order":
-            earn["stamps_per_order"] = stamps.stamps_per_order
-        else:
-            earn["stamps_per_qualifying_item"] = stamps.stamps_per_item
-        earn["stamps_min_order_value"] = format_decimal(stamps.min_order_value)
-        if stamps.card_size is not None:
-            earn["stamp_card_size"] = stamps.card_size
-            earn["stamp_card_reward"] = stamps.card_reward
-    rewards = []
-    for reward in program.rewards:
-        entry: dict[str, Any] = {"reward_id": reward.reward_id, "name": reward.name}
-        if reward.cost_points is not None:
-            entry["cost_points"] = reward.cost_points
-        if reward.cost_stamps is not None:
-            entry["cost_stamps"] = reward.cost_stamps
-        if reward.value is not None:
-            entry["value"] = reward.value.model_dump(mode="json", exclude_none=True)
-        if reward.valid_days is not None:
-            entry["valid_days"] = reward.valid_days
-        rewards.append(entry)
-    return {
-        "version": program.version,
-        "currency": program.currency,
-        "tiers": [
-            {
-                "name": tier.name,
-                "rank": tier.rank,
-                "metric": tier.metric,
-                "threshold": format_decimal(tier.threshold),
-                "entry_rewards": list(tier.entry_rewards),
-            }
-            for tier in program.tiers
-        ],
-        "rewards": rewards,
-        "earn": earn,
-    }

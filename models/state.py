@@ -25,20 +25,47 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.order_record import (
+    EntryGrantRef,
+    OrderLine,
+    OrderRecord,
+    OrderTriggers,
+    PointsScope,
+    TierSnapshot,
+    TierSource,
+)
 from models.outputs import Cause
 from models.reward_value import RewardValue
 from models.tally import Qualifying
+
+__all__ = [
+    "APPLIED_IDS_LIMIT",
+    "ActivityEntry",
+    "CustomerState",
+    "CustomerStatus",
+    "EntryGrantRef",
+    "GrantOrigin",
+    "GrantStatus",
+    "GrantWithdrawal",
+    "OrderLine",
+    "OrderRecord",
+    "OrderTriggers",
+    "PendingPoints",
+    "PointsLot",
+    "PointsScope",
+    "RewardGrant",
+    "TierSnapshot",
+    "TierSource",
+]
 
 APPLIED_IDS_LIMIT = 512
 """How many recent message ids one customer remembers (at 200 chars max, about 100 KB)."""
 
 CustomerStatus = Literal["active", "removed"]
-TierSource = Literal["rules", "manual", "import", "temporary"]
 GrantStatus = Literal["issued", "used", "revoked"]
 GrantOrigin = Literal["entry", "card", "redemption"]
 
@@ -58,140 +85,31 @@ class PointsLot(_Frozen):
     earned_at: datetime
     expires_at: datetime | None = None
     cause: Cause
+    reminded: bool = False
+    """A ``points_expiring`` reminder was requested for this lot (one per lot)."""
 
 
-class OrderLine(_Frozen):
-    """A line of a paid order: what it earned in stamps and how much of it was refunded."""
+class PendingPoints(_Frozen):
+    """Points an order earned that are not spendable yet (``earn.points_pending_days``).
 
-    sku: str
-    quantity: int = Field(ge=1)
-    unit_price: Decimal
-    stamps_per_unit: int = Field(default=0, ge=0)
-    refunded_quantity: int = Field(default=0, ge=0)
-
-
-class TierSnapshot(_Frozen):
-    """The customer's tier fields at one moment; the names match ``CustomerState``'s."""
-
-    tier: str | None = None
-    tier_source: TierSource = "rules"
-    tier_since: datetime | None = None
-    tier_expires_at: datetime | None = None
-    tier_held: bool = False
-    tier_hold_until: datetime | None = None
-
-    @classmethod
-    def of(cls, state: CustomerState) -> TierSnapshot:
-        """Capture the tier fields of ``state``."""
-        return cls(**{name: getattr(state, name) for name in cls.model_fields})
-
-    def fields(self) -> dict[str, Any]:
-        """The fields to put back into a state (``step.update(**snapshot.fields())``)."""
-        return {name: getattr(self, name) for name in type(self).model_fields}
-
-
-class EntryGrantRef(_Frozen):
-    """An entry-reward grant an order triggered, and the tier whose entry issued it."""
-
-    tier: str
-    grant_id: str
-
-
-class OrderTriggers(_Frozen):
-    """What a paid order set off beyond its points and stamps, so a reversal can take it back.
-
-    Kept on the order record itself: reversing needs no other order (the store may have
-    archived them) and no scan of the history.
+    At ``confirm_at`` they become a points lot with the same ``lot_id`` (expiring at
+    ``expires_at``, counted from the confirmation); a refund inside the window takes them first.
     """
 
-    tier_before: TierSnapshot
-    """The tier fields just before the order moved the tier."""
-    tier_after: str | None
-    """The tier the order left the customer in (after the rules and any automation)."""
-    tier_reached: str | None = None
-    """The tier the rules moved the customer up to because of this order."""
-    automation_tier: str | None = None
-    """The tier an automation put the customer in because of this order (trial, temporary)."""
-    entry_grants: tuple[EntryGrantRef, ...] = ()
+    lot_id: str
+    order_id: str
+    amount: int = Field(ge=0)
+    earned_at: datetime
+    confirm_at: datetime
+    expires_at: datetime | None = None
+    cause: Cause
 
 
-class OrderRecord(_Frozen):
-    """What one order earned and how much of it has been reversed so far.
-
-    Refunds are kept in two parts so that item refunds reverse exactly those items:
-    ``refunded_by_amount`` (refunds that named an amount) and each line's
-    ``refunded_quantity`` (refunds that named items). ``refunded_share`` combines them into
-    the exact share of the order that no longer stands; ``refunded_amount`` is that share in
-    money (what leaves the spend).
-    """
+class GrantWithdrawal(_Frozen):
+    """Why a used entry reward no longer stands: the order that reached its tier fell."""
 
     order_id: str
-    paid_at: datetime
-    total: Decimal
-    currency: str
-    lines: tuple[OrderLine, ...] = ()
-    points_earned: int = Field(ge=0)
-    stamps_earned: int = Field(ge=0)
-    points_lot_id: str | None = None
-    shipping: Decimal = Decimal(0)
-    tax: Decimal = Decimal(0)
-    refunded_amount: Decimal = Decimal(0)
-    refunded_by_amount: Decimal = Decimal(0)
-    refunded_in_full: bool = False
-    points_reversed: int = Field(default=0, ge=0)
-    stamps_reversed: int = Field(default=0, ge=0)
-    refund_ids: tuple[str, ...] = ()
-    cancelled: bool = False
-    triggers: OrderTriggers | None = None
-
-    @property
-    def items_value(self) -> Decimal:
-        """The lines at their paid unit prices (before any order-level discount)."""
-        return sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
-
-    @property
-    def items_paid_factor(self) -> Fraction:
-        """What each unit of the items' prices was actually paid, 0 to 1.
-
-        The items were paid what the total leaves after shipping and tax. When they are worth
-        more, the difference is an order-level discount spread over the items in proportion
-        to their price (CONTRACT.md): each item was paid its price times this factor.
-        Otherwise they were paid their price and the rest of the total belongs to no item.
-        """
-        value = self.items_value
-        paid = self.total - self.shipping - self.tax
-        if value <= 0 or paid >= value:
-            return Fraction(1)
-        return Fraction(max(paid, Decimal(0))) / Fraction(value)
-
-    @property
-    def refunded_share(self) -> Fraction:
-        """The exact share of the order refunded so far, 0 to 1 (1: cancelled or in full)."""
-        if self.cancelled or self.refunded_in_full:
-            return Fraction(1)
-        if not self.refund_ids:
-            return Fraction(0)
-        if self.total <= 0:
-            # A free order has no amount to measure by: it is refunded in full with its items.
-            return Fraction(int(all(ln.refunded_quantity >= ln.quantity for ln in self.lines)))
-        by_items = sum(
-            (line.unit_price * line.refunded_quantity for line in self.lines), Decimal(0)
-        )
-        by_items_paid = Fraction(by_items) * self.items_paid_factor
-        share = (Fraction(self.refunded_by_amount) + by_items_paid) / Fraction(self.total)
-        return min(share, Fraction(1))
-
-    @property
-    def fully_reversed(self) -> bool:
-        """Whether the order no longer counts: cancelled or refunded in full."""
-        return self.refunded_share >= 1
-
-    @property
-    def net_amount(self) -> Decimal:
-        """What the order still counts for in spend."""
-        if self.cancelled:
-            return Decimal(0)
-        return max(Decimal(0), self.total - self.refunded_amount)
+    tier: str
 
 
 class RewardGrant(_Frozen):
@@ -217,6 +135,9 @@ class RewardGrant(_Frozen):
     """What the coupon is worth, copied from the catalog when granted."""
     valid_until: datetime | None = None
     """When the coupon stops being valid (granted at + the reward's ``valid_days``)."""
+    withdrawn: GrantWithdrawal | None = None
+    """Set on an entry reward whose own order fell while the reward was used: when the order
+    it was used on falls too, the reward is revoked rather than given back."""
 
 
 class ActivityEntry(_Frozen):
@@ -259,6 +180,10 @@ class CustomerState(_Frozen):
     """Spendable points: the sum of the lots, kept beside them so reading it costs nothing."""
     points_earned: int = 0
     """Points earned over the customer's lifetime, net of reversals (the qualification metric)."""
+    points_pending_lots: tuple[PendingPoints, ...] = ()
+    """Points from orders not confirmed yet, soonest confirmation first."""
+    points_pending: int = Field(default=0, ge=0)
+    """Their sum: earned (and counted toward tiers) but not spendable yet."""
 
     stamps_balance: int = Field(default=0, ge=0)
     """The one pool of stamps; with a stamp card it is also the progress on the current card."""
@@ -278,6 +203,8 @@ class CustomerState(_Frozen):
     rules (kept through later moves, until another manual downgrade restarts it)."""
     temporary_qualifying: Qualifying | None = None
     """During a temporary downgrade: the activity from it on, what counts until it ends."""
+    tier_underneath: TierSnapshot | None = None
+    """While a temporary tier runs: the tier held before it and how, to return to at its end."""
 
     tier: str | None = None
     tier_source: TierSource = "rules"
@@ -289,6 +216,10 @@ class CustomerState(_Frozen):
     """End of the hold: the membership period or the temporary tier's expiry; None: no end."""
     tier_review_at: datetime | None = None
     """Next moment earlier activity leaves the qualification period and the tier may drop."""
+    tier_reminded_end: datetime | None = None
+    """The tier ending (expiry or hold end) a ``tier_expiring`` reminder was handled for."""
+    reminder_at: datetime | None = None
+    """Next moment a reminder is due (``points_expiring``, ``tier_expiring``)."""
 
     rewards: tuple[RewardGrant, ...] = ()
     entry_rewards_received: tuple[str, ...] = ()
@@ -324,7 +255,8 @@ class CustomerState(_Frozen):
         """When this customer next needs a time event.
 
         The soonest of: a points lot expiring, a temporary tier ending, a membership hold
-        ending, and the next moment activity leaves the qualification period (tier review).
+        ending, the next moment activity leaves the qualification period (tier review),
+        pending points being confirmed, and a reminder falling due.
         """
         if not self.active:
             return None
@@ -337,6 +269,10 @@ class CustomerState(_Frozen):
             due.append(self.tier_hold_until)
         if self.tier_review_at is not None:
             due.append(self.tier_review_at)
+        if self.points_pending_lots:
+            due.append(self.points_pending_lots[0].confirm_at)
+        if self.reminder_at is not None:
+            due.append(self.reminder_at)
         return min(due, default=None)
 
     def order(self, order_id: str) -> OrderRecord | None:
@@ -392,6 +328,7 @@ class CustomerState(_Frozen):
             "email": self.email,
             "status": self.status,
             "points_balance": self.points_balance,
+            "points_pending": self.points_pending,
             "points_earned": self.points_earned,
             "stamps_balance": self.stamps_balance,
             "tier": self.tier,

@@ -1,17 +1,21 @@
 """Documents as stored, shared by the MongoDB and in-memory repositories.
 
 The state is stored as ``model_dump(mode="json")`` (money as strings, times as RFC 3339) under
-``state``; the fields the store queries on (email key, due time, groups, grant codes) are
-copied to the top level with their own indexes. Nothing from user data becomes a key: ids are
-values, and archive and activity ``_id``s are digests of (customer id, id) pairs.
+``state``; the email key is copied to the top level for its unique index, the due time, groups
+and grant codes to ``lookup`` (and to the lookup collection, ``store.mongo_lookup``). Nothing
+from user data becomes a key: ids are values, and archive and activity ``_id``s are digests.
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import bson
+from bson.codec_options import CodecOptions
 
 from models.state import ActivityEntry, CustomerState, OrderRecord
 from store.hot import HotPlan, hydrate
@@ -33,6 +37,7 @@ from store.repository import (
 )
 
 Document = dict[str, Any]
+_AWARE: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
 
 def pair_id(*parts: str | int) -> str:
@@ -46,9 +51,8 @@ def pair_id(*parts: str | int) -> str:
 
 
 def grant_codes(state: CustomerState) -> list[str]:
-    """Return the codes of the customer's grants (grants gain ``code`` with the domain issue)."""
-    codes = (getattr(grant, "code", None) for grant in state.rewards)
-    return sorted({code for code in codes if isinstance(code, str) and code})
+    """Return the codes of the customer's grants."""
+    return sorted({grant.code for grant in state.rewards if grant.code})
 
 
 def to_millis(at: datetime, *, up: bool = False) -> datetime:
@@ -69,20 +73,19 @@ def customer_fields(
     """
     state = plan.state
     fields: Document = {
-        "state": state.model_dump(mode="json"),
-        # None is outside the unique index's partial filter: customers without an email.
-        "email_key": email_key_of(state),
-        "groups": list(state.groups),
-        "codes": grant_codes(state),
-        "next_due_at": _due(state.next_due_at),
-        # Listings sort on it (newest first): a BSON date, unlike the RFC 3339 text in state.
-        "joined_at": to_millis(state.joined_at),
+        "state": pack_state(state),
+        "profile": profile_of(state),
+        "lookup": lookup_of(state),
         "offsets": [
             {"topic": topic, "partition": partition, "offset": offset}
             for (topic, partition), offset in sorted(offsets.items())
         ],
-        "activity_pending": activity,
+        "activity_pending": pack_activity(activity),
     }
+    key = email_key_of(state)
+    if key is not None:
+        # Absent, not null, without an email: the sparse unique index skips absent fields only.
+        fields["email_key"] = key
     if plan.archive_ids:
         fields["archived_ids"] = True
     if plan.archive_orders:
@@ -90,9 +93,20 @@ def customer_fields(
     return fields
 
 
-def _due(at: datetime | None) -> datetime | None:
-    # Rounded up: a customer is never found due before its state says it is.
-    return None if at is None else to_millis(at, up=True)
+def lookup_of(state: CustomerState) -> Document:
+    """Return what the lookup collection indexes: due time, groups, codes, listing fields."""
+    due = state.next_due_at
+    return {
+        # Rounded up: a customer is never found due before its state says it is.
+        "next_due_at": None if due is None else to_millis(due, up=True),
+        "groups": list(state.groups),
+        "codes": grant_codes(state),
+        # Listings sort on it (newest first): a BSON date, unlike the RFC 3339 text in state.
+        "joined_at": to_millis(state.joined_at),
+        "tier": state.tier,
+        "status": state.status,
+        "email_key": email_key_of(state),
+    }
 
 
 def email_key_of(state: CustomerState) -> str | None:
@@ -111,17 +125,99 @@ def merged_offsets(
     return offsets
 
 
+class CorruptDocumentError(Exception):
+    """A customer document lacks what the store writes (it was written by something else)."""
+
+
+PROFILE_FIELDS = (
+    "customer_id",
+    "email",
+    "first_name",
+    "last_name",
+    "accepts_email",
+    "status",
+    "tier",
+)
+"""State fields kept readable beside the packed state, for people and for the email notifier."""
+
+
+def pack_state(state: CustomerState) -> bytes:
+    """Return the state as stored: its JSON, deflated.
+
+    On the local server an update costs in proportion to the document's BSON size, and a
+    nested document of 1,000 points lots costs 20 times a packed one (docs/storage.md).
+    """
+    return zlib.compress(state.model_dump_json().encode("utf-8"), 1)
+
+
+def unpack_state(doc: Document) -> CustomerState:
+    """Return the state of a customer document (packed, or plain as first stored)."""
+    held = doc["state"]
+    if isinstance(held, bytes):
+        return CustomerState.model_validate_json(zlib.decompress(held))
+    return CustomerState.model_validate(held)
+
+
+def pack_activity(activity: list[Document]) -> bytes | None:
+    """Return this batch's activity documents as carried in the customer update: deflated BSON."""
+    if not activity:
+        return None
+    return zlib.compress(bson.encode({"entries": activity}), 1)
+
+
+def pending_activity(doc: Document) -> list[Document]:
+    """Return the activity documents a customer document carries from its last save."""
+    held = doc.get("activity_pending")
+    if not held:
+        return []
+    if isinstance(held, list):  # as first stored, before it was packed
+        return held
+    decoded = bson.decode(zlib.decompress(held), codec_options=_AWARE)
+    return list(decoded["entries"])
+
+
+def profile_of(state: CustomerState) -> Document:
+    """Return the readable part of the state (contact fields and tier)."""
+    dumped = state.model_dump(mode="json", include=set(PROFILE_FIELDS))
+    return {name: dumped.get(name) for name in PROFILE_FIELDS}
+
+
+def check_customer(doc: Document) -> Document:
+    """Return the document if the store can use it; say what is missing otherwise."""
+    missing = [field for field in ("version", "state") if field not in doc]
+    if not missing and not isinstance(doc["state"], (bytes, dict)):
+        missing = ["readable state"]
+    if missing:
+        raise CorruptDocumentError(
+            f"customer {doc.get('_id')!r}: the stored document has no {' or '.join(missing)}; "
+            "customer documents must be written through the store (store.mongo), which keeps "
+            "the version check and the lookups consistent"
+        )
+    return doc
+
+
+def lookup_in(doc: Document) -> Document:
+    """Return the lookup values a customer document carries (computed if it has none)."""
+    held = doc.get("lookup")
+    return held if held is not None else lookup_of(unpack_state(doc))
+
+
 def decode_customer(
-    doc: Document, restored: list[OrderRecord], known_ids: frozenset[str]
+    doc: Document,
+    restored: list[OrderRecord],
+    known_ids: frozenset[str],
+    stored: CustomerState | None = None,
 ) -> StoredCustomer:
     """Return the stored customer of a document, hydrated with archived orders and ids."""
-    stored = CustomerState.model_validate(doc["state"])
+    stored = stored if stored is not None else unpack_state(doc)
     hot_orders = frozenset(o.order_id for o in stored.orders)
     state = hydrate(stored, restored, known_ids)
     return StoredCustomer(
         state=state,
         version=int(doc["version"]),
-        offsets={(o["topic"], int(o["partition"])): int(o["offset"]) for o in doc["offsets"]},
+        offsets={
+            (o["topic"], int(o["partition"])): int(o["offset"]) for o in doc.get("offsets", ())
+        },
         known_ids=known_ids,
         outbox=tuple(decode_outbox(e) for e in doc.get("outbox", ())),
         hot_ring=stored.applied_ids,
@@ -166,16 +262,19 @@ def order_archive_doc(customer_id: str, order: OrderRecord, version: int) -> Doc
 def activity_doc(customer_id: str, record: ActivityRecord) -> Document:
     """Return an activity document; its ``_id`` derives from the customer and entry id."""
     entry = record.entry
-    return {
+    doc: Document = {
         "_id": pair_id(customer_id, entry.activity_id),
         "customer_id": customer_id,
         "activity_id": entry.activity_id,
         "at": to_millis(entry.at),
         "kind": entry.kind,
-        "batch_id": record.batch_id,
-        "row": record.row,
         "entry": entry.model_dump(mode="json"),
     }
+    if record.batch_id is not None:
+        # Only import entries carry these: the sparse batch index then holds only them.
+        doc["batch_id"] = record.batch_id
+        doc["row"] = record.row
+    return doc
 
 
 def decode_activity(doc: Document) -> ActivityEntry:
@@ -250,16 +349,15 @@ def batch_counts(batch_id: str, rows: Sequence[Document]) -> BatchActivity:
     )
 
 
-def list_matches(doc: Document, where: CustomerFilter) -> bool:
-    """Whether a customer document passes a listing filter (the in-memory query)."""
-    state = doc["state"]
-    if where.tier is not None and state.get("tier") != where.tier:
+def list_matches(lookup: Document, where: CustomerFilter) -> bool:
+    """Whether a customer's lookup values pass a listing filter (the in-memory query)."""
+    if where.tier is not None and lookup["tier"] != where.tier:
         return False
-    if where.status is not None and state.get("status", "active") != where.status:
+    if where.status is not None and lookup["status"] != where.status:
         return False
     if where.email_contains:
         fragment = normalize_email(where.email_contains)
-        if fragment not in (doc.get("email_key") or ""):
+        if fragment not in (lookup["email_key"] or ""):
             return False
     return True
 
@@ -268,10 +366,8 @@ def customer_page(rows: list[Document], limit: int) -> CustomerPage:
     """Return a page of at most ``limit`` customer documents and the cursor after it."""
     page = rows[:limit]
     last = page[-1] if page and len(rows) > limit else None
-    states = tuple(CustomerState.model_validate(doc["state"]) for doc in page)
+    states = tuple(unpack_state(doc) for doc in page)
     cursor = None
     if last is not None:
-        # Documents saved before ``joined_at`` was copied to the top level carry it in state.
-        joined = last.get("joined_at") or to_millis(states[-1].joined_at)
-        cursor = ListCursor(joined_at=joined, customer_id=last["_id"])
+        cursor = ListCursor(joined_at=to_millis(states[-1].joined_at), customer_id=last["_id"])
     return CustomerPage(customers=states, next=cursor)

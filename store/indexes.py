@@ -3,8 +3,11 @@
 The email is unique through a normalised field, ``email_key`` (``strip().casefold()``, the
 rules' own ``email_key``), not a collation: the rules and the store then compare emails the
 same way, a plain equality query uses the index without naming a collation, and it behaves the
-same on every MongoDB-compatible server. Customers without an email (``email_key: null``) are
-outside the unique index (a partial index on string values).
+same on every MongoDB-compatible server. Customers without an email have no ``email_key`` field
+and stay outside the unique index: a sparse index, not a partial one, because the local
+MongoDB-compatible server never uses a partial index to answer a query (measured: 100-key
+``$in`` lookups at 40-70 keys/s on 5,000 customers with a partial index, 3,000 with a sparse
+one), so email lookups and import batch counts would scan the collection.
 """
 
 from __future__ import annotations
@@ -20,19 +23,22 @@ ID_ARCHIVE = "applied_id_archive"
 ORDER_ARCHIVE = "order_archive"
 ACTIVITY = "activity"
 PARKED = "parked_messages"
+LOOKUP = "customer_lookup"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CUSTOMERS: [
         IndexModel(
-            [("email_key", ASCENDING)],
-            name="email_unique",
-            unique=True,
-            partialFilterExpression={"email_key": {"$type": "string"}},
+            [("email_key", ASCENDING)], name="email_unique_sparse", unique=True, sparse=True
         ),
+        # Sparse on a path inside the array: only customers with unsent outputs are in it.
+        IndexModel([("outbox.id", ASCENDING)], name="outbox_pending", sparse=True),
+    ],
+    # Every index above is paid on every state update; these live in the lookup collection,
+    # written only when they change (store/mongo_lookup.py).
+    LOOKUP: [
         IndexModel([("next_due_at", ASCENDING), ("_id", ASCENDING)], name="next_due"),
         IndexModel([("groups", ASCENDING), ("_id", ASCENDING)], name="groups"),
         IndexModel([("codes", ASCENDING)], name="grant_codes"),
-        IndexModel([("pending", ASCENDING)], name="outbox_pending", sparse=True),
         IndexModel([("joined_at", DESCENDING), ("_id", DESCENDING)], name="joined_newest_first"),
     ],
     ACTIVITY: [
@@ -41,9 +47,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="customer_time",
         ),
         IndexModel(
-            [("batch_id", ASCENDING), ("row", ASCENDING)],
-            name="import_batch_row",
-            partialFilterExpression={"batch_id": {"$type": "string"}},
+            [("batch_id", ASCENDING), ("row", ASCENDING)], name="import_batch_sparse", sparse=True
         ),
     ],
     PARKED: [

@@ -29,10 +29,11 @@ from store.repository import (
     PendingOutbox,
     SaveResult,
     StoredCustomer,
+    merge_requests,
     normalize_email,
 )
 
-DEFAULT_HOT_ORDERS = 100
+DEFAULT_HOT_ORDERS = 20
 
 
 class MemoryCustomerRepository:
@@ -50,7 +51,7 @@ class MemoryCustomerRepository:
     async def load_many(self, requests: Sequence[LoadRequest]) -> dict[str, StoredCustomer]:
         """Load these customers, hydrated with the archived ids and orders the batch needs."""
         found: dict[str, StoredCustomer] = {}
-        for request in requests:
+        for request in merge_requests(requests).values():
             doc = self.customers.get(request.customer_id)
             if doc is None:
                 continue
@@ -64,7 +65,7 @@ class MemoryCustomerRepository:
                 if docs.pair_id(cid, o) in self.order_archive
             ]
             # Activity a crash kept from the collection after its update (see save_batch).
-            self._insert_activity(doc.get("activity_pending", ()))
+            self._insert_activity(docs.pending_activity(doc))
             found[cid] = docs.decode_customer(copy.deepcopy(doc), restored, known)
         return found
 
@@ -100,11 +101,10 @@ class MemoryCustomerRepository:
             activity = [docs.activity_doc(cid, r) for r in write.activity]
             offsets = docs.merged_offsets(write.loaded, write.offsets)
             doc = dict(current or {"_id": cid, "outbox": []})
+            doc.pop("email_key", None)  # as MongoDB's $unset when the email is gone
             doc.update(copy.deepcopy(docs.customer_fields(plan, offsets, activity)))
             doc["version"] = (expected or 0) + 1
             doc["outbox"] = [*doc["outbox"], *map(docs.encode_outbox, write.outbox)]
-            if doc["outbox"]:
-                doc["pending"] = True
             self.customers[cid] = doc
             saved.add(cid)
             flushed.extend(activity)
@@ -148,7 +148,7 @@ class MemoryCustomerRepository:
 
     async def batch_activity(self, batch_id: str) -> BatchActivity:
         """Count the rows of an import batch that were applied and refused."""
-        rows = [d for d in self.activity_log.values() if d["batch_id"] == batch_id]
+        rows = [d for d in self.activity_log.values() if d.get("batch_id") == batch_id]
         return docs.batch_counts(batch_id, rows)
 
     async def pending_outbox(
@@ -159,7 +159,7 @@ class MemoryCustomerRepository:
         pending = []
         for cid in wanted:
             doc = self.customers.get(cid)
-            if doc is not None and doc.get("pending") and doc["outbox"]:
+            if doc is not None and doc["outbox"]:
                 entries = tuple(docs.decode_outbox(e) for e in doc["outbox"])
                 pending.append(PendingOutbox(customer_id=cid, entries=entries))
         return pending[:limit]
@@ -172,8 +172,6 @@ class MemoryCustomerRepository:
                 continue
             done = set(output_ids)
             doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in done]
-            if not doc["outbox"]:
-                doc.pop("pending", None)
 
     async def park(self, messages: Sequence[ParkedMessage]) -> None:
         """Keep messages for customers not known yet; parking one again is a no-op."""
@@ -210,9 +208,9 @@ class MemoryCustomerRepository:
     ) -> list[DueCustomer]:
         """Return customers due at or before ``at``, by due time then id."""
         due = sorted(
-            DueCustomer(due_at=d["next_due_at"], customer_id=cid)
+            DueCustomer(due_at=d["lookup"]["next_due_at"], customer_id=cid)
             for cid, d in self.customers.items()
-            if d["next_due_at"] is not None and d["next_due_at"] <= at
+            if d["lookup"]["next_due_at"] is not None and d["lookup"]["next_due_at"] <= at
         )
         if after is not None:
             due = [d for d in due if (d.due_at, d.customer_id) > (after.due_at, after.customer_id)]
@@ -221,7 +219,7 @@ class MemoryCustomerRepository:
     async def group_members(self, group_id: str) -> AsyncIterator[str]:
         """Stream the ids of the customers in this group, by id."""
         for cid in sorted(self.customers):
-            if group_id in self.customers.get(cid, {}).get("groups", ()):
+            if group_id in self.customers[cid]["lookup"]["groups"]:
                 yield cid
 
     async def customer_id_by_email(self, email: str) -> str | None:
@@ -231,11 +229,11 @@ class MemoryCustomerRepository:
     async def email_owners(self, emails: Collection[str]) -> dict[str, str]:
         """Map each normalised email held by a customer to its owner."""
         keys = {normalize_email(e) for e in emails}
-        return {d["email_key"]: c for c, d in self.customers.items() if d["email_key"] in keys}
+        return {d["email_key"]: c for c, d in self.customers.items() if d.get("email_key") in keys}
 
     async def customer_id_by_code(self, code: str) -> str | None:
         """Return the customer holding the grant with this code."""
-        return next((c for c, d in self.customers.items() if code in d["codes"]), None)
+        return next((c for c, d in self.customers.items() if code in d["lookup"]["codes"]), None)
 
     async def customer_ids(self) -> AsyncIterator[str]:
         """Stream every customer id, in id order."""
@@ -247,18 +245,21 @@ class MemoryCustomerRepository:
     ) -> CustomerPage:
         """Return customers newest first, one page."""
         rows = sorted(
-            (d for d in self.customers.values() if docs.list_matches(d, where)),
-            key=lambda d: (d["joined_at"], d["_id"]),
+            (d for d in self.customers.values() if docs.list_matches(d["lookup"], where)),
+            key=_newest_first,
             reverse=True,
         )
         if after is not None:
-            rows = [
-                d for d in rows if (d["joined_at"], d["_id"]) < (after.joined_at, after.customer_id)
-            ]
+            mark = (after.joined_at, after.customer_id)
+            rows = [d for d in rows if _newest_first(d) < mark]
         return docs.customer_page(copy.deepcopy(rows[: limit + 1]), limit)
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+def _newest_first(doc: docs.Document) -> tuple[datetime, str]:
+    return (doc["lookup"]["joined_at"], doc["_id"])
 
 
 def _arrival(doc: docs.Document) -> tuple[datetime, int]:

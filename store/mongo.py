@@ -8,30 +8,37 @@ docs/storage.md for the documents, the indexes and why the write order is safe).
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, UpdateOne
+from pymongo import ASCENDING, AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from models.state import OrderRecord
 from settings import Settings
 from store import documents as docs
 from store.hot import HotPlan, plan_write
-from store.indexes import ACTIVITY, CUSTOMERS, ID_ARCHIVE, ORDER_ARCHIVE, PARKED, ensure_indexes
+from store.indexes import (
+    ACTIVITY,
+    CUSTOMERS,
+    ID_ARCHIVE,
+    LOOKUP,
+    ORDER_ARCHIVE,
+    PARKED,
+    ensure_indexes,
+)
 from store.memory import DEFAULT_HOT_ORDERS
+from store.mongo_archive import Archives
 from store.mongo_log import (
     DUPLICATE_KEY,
     ID_CHUNK,
     ActivityLog,
     ParkingLot,
     chunks,
-    insert_ignoring_duplicates,
 )
+from store.mongo_lookup import CustomerLookup, Synced
 from store.repository import (
     ActivityCursor,
     ActivityPage,
@@ -47,6 +54,7 @@ from store.repository import (
     PendingOutbox,
     SaveResult,
     StoredCustomer,
+    merge_requests,
     normalize_email,
 )
 
@@ -90,75 +98,58 @@ class MongoCustomerRepository:
         self.load_chunk = load_chunk
         self._client = client
         self.customers = db[CUSTOMERS]
-        self.id_archive = db[ID_ARCHIVE]
-        self.order_archive = db[ORDER_ARCHIVE]
+        self.archives = Archives(db[ID_ARCHIVE], db[ORDER_ARCHIVE])
         self.log = ActivityLog(db[ACTIVITY])
         self.parking = ParkingLot(db[PARKED])
+        self.lookup = CustomerLookup(db[LOOKUP])
+        self.synced = Synced()
 
     # --- load ----------------------------------------------------------------------------
 
     async def load_many(self, requests: Sequence[LoadRequest]) -> dict[str, StoredCustomer]:
         """Load these customers in ``$in`` chunks, hydrated with what the batch needs."""
-        wanted = {r.customer_id: r for r in requests}
+        wanted = merge_requests(requests)
         ids = list(wanted)
         parts = await asyncio.gather(
             *(self._find(list(part)) for part in chunks(ids, self.load_chunk))
         )
         found = {doc["_id"]: doc for part in parts for doc in part}
+        states = {cid: docs.unpack_state(doc) for cid, doc in found.items()}
         known, restored, _ = await asyncio.gather(
-            self._known_ids(found, wanted),
-            self._restored_orders(found, wanted),
-            self.log.insert_missing([a for d in found.values() for a in d["activity_pending"]]),
+            self.archives.known_ids(found, states, wanted),
+            self.archives.restored_orders(found, states, wanted),
+            self._complete(list(found.values())),
         )
         return {
-            cid: docs.decode_customer(doc, restored.get(cid, []), known.get(cid, frozenset()))
+            cid: docs.decode_customer(
+                doc, restored.get(cid, []), known.get(cid, frozenset()), states[cid]
+            )
             for cid, doc in found.items()
         }
 
+    async def _complete(self, found: list[docs.Document]) -> None:
+        """Finish the after-update writes a crash may have cut off (activity, lookup)."""
+        unknown = [d for d in found if not self.synced.has(d["_id"], int(d["version"]))]
+        if not unknown:
+            return
+        await asyncio.gather(
+            self.log.insert_missing([a for d in unknown for a in docs.pending_activity(d)]),
+            self.lookup.repair(unknown),
+        )
+        for doc in unknown:
+            self.synced.add(doc["_id"], int(doc["version"]))
+
     async def _find(self, ids: list[str]) -> list[docs.Document]:
-        return await self.customers.find({"_id": {"$in": ids}}).to_list()
-
-    async def _known_ids(
-        self, found: Mapping[str, docs.Document], wanted: Mapping[str, LoadRequest]
-    ) -> dict[str, frozenset[str]]:
-        """Return, per customer, the requested message ids found in the id archive."""
-        pairs: dict[str, tuple[str, str]] = {}
-        for cid, doc in found.items():
-            if not doc.get("archived_ids"):
-                continue
-            ring = set(doc["state"].get("applied_ids", ()))
-            for message_id in wanted[cid].message_ids - ring:
-                pairs[docs.pair_id(cid, message_id)] = (cid, message_id)
-        known: dict[str, set[str]] = {}
-        for part in chunks(list(pairs), ID_CHUNK):
-            async for row in self.id_archive.find({"_id": {"$in": list(part)}}, {"_id": 1}):
-                cid, message_id = pairs[row["_id"]]
-                known.setdefault(cid, set()).add(message_id)
-        return {cid: frozenset(ids) for cid, ids in known.items()}
-
-    async def _restored_orders(
-        self, found: Mapping[str, docs.Document], wanted: Mapping[str, LoadRequest]
-    ) -> dict[str, list[OrderRecord]]:
-        """Return, per customer, the archived records of the orders the batch references."""
-        ids: list[str] = []
-        for cid, doc in found.items():
-            if not doc.get("archived_orders"):
-                continue
-            hot = {o["order_id"] for o in doc["state"].get("orders", ())}
-            ids.extend(docs.pair_id(cid, o) for o in sorted(wanted[cid].order_ids - hot))
-        restored: dict[str, list[OrderRecord]] = {}
-        for part in chunks(ids, ID_CHUNK):
-            async for row in self.order_archive.find({"_id": {"$in": list(part)}}):
-                record = OrderRecord.model_validate(row["record"])
-                restored.setdefault(row["customer_id"], []).append(record)
-        return restored
+        found = await self.customers.find({"_id": {"$in": ids}}).to_list()
+        return [docs.check_customer(doc) for doc in found]
 
     async def get(self, customer_id: str) -> StoredCustomer | None:
         """Load one customer as stored (hot orders only)."""
         doc = await self.customers.find_one({"_id": customer_id})
         if doc is None:
             return None
-        await self.log.insert_missing(doc["activity_pending"])
+        docs.check_customer(doc)
+        await self._complete([doc])
         return docs.decode_customer(doc, [], frozenset())
 
     # --- save ----------------------------------------------------------------------------
@@ -168,7 +159,7 @@ class MongoCustomerRepository:
         if not writes:
             return SaveResult()
         plans = [plan_write(w, self.hot_orders) for w in writes]
-        await self._archive(writes, plans)
+        await self.archives.archive(writes, plans)
         write_id = uuid.uuid4().hex
         ops: list[InsertOne[docs.Document] | UpdateOne] = []
         activity: dict[str, list[docs.Document]] = {}
@@ -196,8 +187,28 @@ class MongoCustomerRepository:
             else:
                 taken[cid] = owner
         saved = {w.customer_id for w in writes} - conflicts - taken.keys()
-        await self.log.insert([a for cid in saved for a in activity[cid]])
+        await self._after_update([w for w in writes if w.customer_id in saved], plans, activity)
         return SaveResult(saved=frozenset(saved), conflicts=frozenset(conflicts), email_taken=taken)
+
+    async def _after_update(
+        self,
+        saved: Sequence[CustomerWrite],
+        plans: Sequence[HotPlan],
+        activity: Mapping[str, list[docs.Document]],
+    ) -> None:
+        """Insert the saved customers' activity and write the lookups that changed."""
+        by_id = {p.state.customer_id: p for p in plans}
+        lookups = []
+        for write in saved:
+            lookup = docs.lookup_of(by_id[write.customer_id].state)
+            if write.loaded is None or docs.lookup_of(write.loaded.state) != lookup:
+                lookups.append((write.customer_id, _version_after(write), lookup))
+        await asyncio.gather(
+            self.log.insert([a for w in saved for a in activity[w.customer_id]]),
+            self.lookup.write(lookups),
+        )
+        for write in saved:
+            self.synced.add(write.customer_id, _version_after(write))
 
     def _write_op(
         self, write: CustomerWrite, plan: HotPlan, activity: list[docs.Document], write_id: str
@@ -207,14 +218,12 @@ class MongoCustomerRepository:
         outbox = [docs.encode_outbox(e) for e in write.outbox]
         fields["write_id"] = write_id
         if write.loaded is None:
-            doc = {"_id": write.customer_id, "version": 1, **fields, "outbox": outbox}
-            if outbox:
-                doc["pending"] = True
-            return InsertOne(doc)
-        fields["version"] = write.loaded.version + 1
+            return InsertOne({"_id": write.customer_id, "version": 1, **fields, "outbox": outbox})
+        fields["version"] = _version_after(write)
         update: dict[str, Any] = {"$set": fields}
+        if "email_key" not in fields:
+            update["$unset"] = {"email_key": ""}  # forgotten: the email is free again
         if outbox:
-            fields["pending"] = True
             update["$push"] = {"outbox": {"$each": outbox}}
         return UpdateOne({"_id": write.customer_id, "version": write.loaded.version}, update)
 
@@ -245,38 +254,6 @@ class MongoCustomerRepository:
             lost |= set(part) - mine
         return lost
 
-    async def _archive(self, writes: Sequence[CustomerWrite], plans: Sequence[HotPlan]) -> None:
-        """Copy committed ids and orders leaving the hot documents to the archives."""
-        now = datetime.now(UTC)
-        ids: list[docs.Document] = []
-        orders: list[UpdateOne] = []
-        for write, plan in zip(writes, plans, strict=True):
-            cid = write.customer_id
-            ids.extend(docs.id_archive_doc(cid, m, now) for m in plan.archive_ids)
-            for order in plan.archive_orders:
-                doc = docs.order_archive_doc(cid, order, plan.archive_version)
-                # Only over an older copy: a stale writer never replaces a newer record.
-                orders.append(
-                    UpdateOne(
-                        {"_id": doc["_id"], "version": {"$lt": plan.archive_version}},
-                        {"$set": {k: v for k, v in doc.items() if k != "_id"}},
-                        upsert=True,
-                    )
-                )
-        await asyncio.gather(
-            insert_ignoring_duplicates(self.id_archive, ids), self._archive_orders(orders)
-        )
-
-    async def _archive_orders(self, ops: list[UpdateOne]) -> None:
-        if not ops:
-            return
-        try:
-            await self.order_archive.bulk_write(ops, ordered=False)
-        except BulkWriteError as exc:
-            # A duplicate key means a newer copy is archived already (the filter missed it).
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
-
     # --- activity ------------------------------------------------------------------------
 
     async def append_activity(self, customer_id: str, records: Sequence[ActivityRecord]) -> None:
@@ -298,8 +275,8 @@ class MongoCustomerRepository:
     async def pending_outbox(
         self, *, customer_ids: Collection[str] | None = None, limit: int = 1000
     ) -> list[PendingOutbox]:
-        """Return customers with unsent outputs (indexed by the ``pending`` flag)."""
-        query: dict[str, Any] = {"pending": True}
+        """Return customers with unsent outputs (the sparse ``outbox.id`` index)."""
+        query: dict[str, Any] = {"outbox.id": {"$exists": True}}
         if customer_ids is not None:
             query["_id"] = {"$in": sorted(set(customer_ids))}
         cursor = self.customers.find(query, {"outbox": 1}).sort("_id", ASCENDING).limit(limit)
@@ -311,15 +288,14 @@ class MongoCustomerRepository:
         return pending
 
     async def mark_sent(self, sent: Mapping[str, Collection[str]]) -> None:
-        """Pull published outputs; clear the pending flag of outboxes left empty."""
-        ops: list[UpdateOne] = []
-        for cid, output_ids in sent.items():
-            ids = sorted(set(output_ids))
-            ops.append(UpdateOne({"_id": cid}, {"$pull": {"outbox": {"id": {"$in": ids}}}}))
-            # A save that pushed meanwhile left the outbox non-empty: the flag stays.
-            ops.append(UpdateOne({"_id": cid, "outbox": {"$size": 0}}, {"$unset": {"pending": ""}}))
+        """Pull published outputs from the outboxes (one update per customer)."""
+        ops = [
+            UpdateOne({"_id": cid}, {"$pull": {"outbox": {"id": {"$in": sorted(set(ids))}}}})
+            for cid, ids in sent.items()
+            if ids
+        ]
         if ops:
-            await self.customers.bulk_write(ops, ordered=True)
+            await self.customers.bulk_write(ops, ordered=False)
 
     # --- parked messages -----------------------------------------------------------------
 
@@ -349,28 +325,12 @@ class MongoCustomerRepository:
         self, at: datetime, *, after: DueCustomer | None = None, limit: int = 500
     ) -> list[DueCustomer]:
         """Return customers due at or before ``at`` (indexed), by due time then id."""
-        query: dict[str, Any] = {"next_due_at": {"$lte": at}}
-        if after is not None:
-            query["$or"] = [
-                {"next_due_at": {"$gt": after.due_at}},
-                {"next_due_at": after.due_at, "_id": {"$gt": after.customer_id}},
-            ]
-        cursor = (
-            self.customers.find(query, {"next_due_at": 1})
-            .sort([("next_due_at", ASCENDING), ("_id", ASCENDING)])
-            .limit(limit)
-        )
-        return [DueCustomer(due_at=d["next_due_at"], customer_id=d["_id"]) async for d in cursor]
+        return await self.lookup.due(at, after, limit)
 
     async def group_members(self, group_id: str) -> AsyncIterator[str]:
         """Stream the ids of the customers in this group from a cursor, by id."""
-        cursor = (
-            self.customers.find({"groups": group_id}, {"_id": 1})
-            .sort([("groups", ASCENDING), ("_id", ASCENDING)])
-            .batch_size(500)
-        )
-        async for doc in cursor:
-            yield doc["_id"]
+        async for member in self.lookup.members(group_id):
+            yield member
 
     async def customer_id_by_email(self, email: str) -> str | None:
         """Return the customer holding this email, compared case-insensitively."""
@@ -389,8 +349,7 @@ class MongoCustomerRepository:
 
     async def customer_id_by_code(self, code: str) -> str | None:
         """Return the customer holding the grant with this code."""
-        doc = await self.customers.find_one({"codes": code}, {"_id": 1})
-        return None if doc is None else str(doc["_id"])
+        return await self.lookup.by_code(code)
 
     async def customer_ids(self) -> AsyncIterator[str]:
         """Stream every customer id, in id order."""
@@ -401,28 +360,16 @@ class MongoCustomerRepository:
     async def list_customers(
         self, where: CustomerFilter, *, after: ListCursor | None = None, limit: int = 50
     ) -> CustomerPage:
-        """Return customers newest first (``joined_newest_first`` index), one page."""
-        query: dict[str, Any] = {}
-        if where.tier is not None:
-            query["state.tier"] = where.tier
-        if where.status is not None:
-            query["state.status"] = where.status
-        if where.email_contains:
-            # Escaped: the fragment is matched as text, never as a pattern the user wrote.
-            query["email_key"] = {"$regex": re.escape(normalize_email(where.email_contains))}
-        if after is not None:
-            query["$or"] = [
-                {"joined_at": {"$lt": after.joined_at}},
-                {"joined_at": after.joined_at, "_id": {"$lt": after.customer_id}},
-            ]
-        cursor = (
-            self.customers.find(query, {"state": 1, "joined_at": 1, "email_key": 1})
-            .sort([("joined_at", DESCENDING), ("_id", DESCENDING)])
-            .limit(limit + 1)
-        )
-        return docs.customer_page(await cursor.to_list(), limit)
+        """Return customers newest first (the lookup's ``joined_newest_first`` index)."""
+        ids = await self.lookup.newest_first(where, after, limit + 1)
+        found = {d["_id"]: d for d in await self._find(ids)}
+        return docs.customer_page([found[cid] for cid in ids if cid in found], limit)
 
     async def close(self) -> None:
         """Close the client if this repository opened it."""
         if self._client is not None:
             await self._client.close()
+
+
+def _version_after(write: CustomerWrite) -> int:
+    return write.loaded.version + 1 if write.loaded else 1

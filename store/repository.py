@@ -10,7 +10,7 @@ compared as values, never turned into query operators or document keys.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -36,6 +36,23 @@ class LoadRequest:
     customer_id: str
     message_ids: frozenset[str] = frozenset()
     order_ids: frozenset[str] = frozenset()
+
+
+def merge_requests(requests: Iterable[LoadRequest]) -> dict[str, LoadRequest]:
+    """Return one request per customer, with the ids of all its requests."""
+    merged: dict[str, LoadRequest] = {}
+    for request in requests:
+        held = merged.get(request.customer_id)
+        merged[request.customer_id] = (
+            request
+            if held is None
+            else LoadRequest(
+                customer_id=request.customer_id,
+                message_ids=held.message_ids | request.message_ids,
+                order_ids=held.order_ids | request.order_ids,
+            )
+        )
+    return merged
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,14 @@ from decimal import Decimal
 from typing import Any
 
 from models.outputs import Cause
-from models.state import APPLIED_IDS_LIMIT, ActivityEntry, CustomerState, OrderRecord, PointsLot
+from models.state import (
+    APPLIED_IDS_LIMIT,
+    ActivityEntry,
+    CustomerState,
+    OrderRecord,
+    PointsLot,
+    RewardGrant,
+)
 from store.repository import (
     ActivityRecord,
     CustomerFilter,
@@ -414,6 +421,40 @@ class CustomerRepositoryContract:
         assert [d.customer_id for d in second] == ids[3:4]
         assert first[0] == DueCustomer(due_at=base, customer_id=ids[0])
 
+    async def test_due_time_groups_and_codes_follow_the_latest_save(
+        self, repo: CustomerRepository
+    ) -> None:
+        cid, old_group, new_group = new_id(), new_id("group"), new_id("group")
+        due = datetime(1985, 1, 1, tzinfo=UTC)
+        loaded = await create(
+            repo, customer(cid, groups=(old_group,), points_lots=(_lot(expires_at=due),))
+        )
+        assert DueCustomer(due_at=due, customer_id=cid) in await repo.due_customers(due)
+
+        moved = loaded.state.model_copy(update={"groups": (new_group,), "points_lots": ()})
+        await update(repo, loaded, moved)
+
+        assert cid not in {d.customer_id for d in await repo.due_customers(due)}
+        assert [m async for m in repo.group_members(old_group)] == []
+        assert [m async for m in repo.group_members(new_group)] == [cid]
+
+    async def test_a_grant_code_finds_its_customer(self, repo: CustomerRepository) -> None:
+        cid, code = new_id(), new_id("CODE").upper()
+        grant = RewardGrant(
+            grant_id="g-1",
+            reward_id="free-coffee",
+            code=code,
+            status="issued",
+            origin="card",
+            granted_at=T0,
+            cause=CAUSE,
+        )
+
+        await create(repo, customer(cid, rewards=(grant,)))
+
+        assert await repo.customer_id_by_code(code) == cid
+        assert await repo.customer_id_by_code(code.lower() + "-nope") is None
+
     async def test_group_members_stream_from_a_cursor(self, repo: CustomerRepository) -> None:
         group = new_id("group")
         members = sorted(new_id() for _ in range(7))
@@ -435,6 +476,29 @@ class CustomerRepositoryContract:
 
         assert ids <= set(streamed)
         assert streamed == sorted(streamed)
+
+    async def test_customers_without_an_email_never_collide_and_free_their_email(
+        self, repo: CustomerRepository
+    ) -> None:
+        first, second, third = new_id(), new_id(), new_id()
+        email = f"{first}@example.com"
+        for cid in (first, second):
+            await create(
+                repo, customer(cid).model_copy(update={"email": "", "email_normalized": ""})
+            )
+        loaded = await load(repo, first)
+        await update(repo, loaded, customer(first, email))
+        assert await repo.customer_id_by_email(email.upper()) == first
+        taken = await repo.save_batch([CustomerWrite(state=customer(third, email), loaded=None)])
+        assert taken.email_taken == {third: first}
+
+        loaded = await load(repo, first)
+        await update(
+            repo, loaded, loaded.state.model_copy(update={"email": "", "email_normalized": ""})
+        )
+        assert await repo.customer_id_by_email(email) is None
+        await create(repo, customer(third, email))
+        assert await repo.email_owners([email]) == {email.casefold(): third}
 
     async def test_listing_is_newest_first_filtered_and_paged(
         self, repo: CustomerRepository
@@ -495,6 +559,22 @@ class CustomerRepositoryContract:
         assert stored.known_ids == {"m0", "m9"}
         assert stored.state.known_ids == {"m0", "m9"}
         assert stored.state.has_applied("m0")
+
+    async def test_requests_for_one_customer_are_merged(self, repo: CustomerRepository) -> None:
+        cid = new_id()
+        ring = tuple(f"m{n}" for n in range(APPLIED_IDS_LIMIT))
+        loaded = await create(repo, customer(cid, applied_ids=ring))
+        shifted = (*ring[2:], "n0", "n1")
+        await update(repo, loaded, loaded.state.model_copy(update={"applied_ids": shifted}))
+
+        found = await repo.load_many(
+            [
+                LoadRequest(customer_id=cid, message_ids=frozenset({"m0"})),
+                LoadRequest(customer_id=cid, message_ids=frozenset({"m1"})),
+            ]
+        )
+
+        assert found[cid].known_ids == {"m0", "m1"}
 
     async def test_ids_that_leave_the_ring_within_one_batch_stay_until_committed(
         self, repo: CustomerRepository

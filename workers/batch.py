@@ -28,6 +28,7 @@ from store.repository import (
 )
 from topics.codec import encode_key, to_json
 from topics.names import Topics
+from topics.routing import DeadLetter
 from workers.fold import Decider, Fold, Folder, Outcome, Record, dead_letter, decode
 from workers.health import Health, retrying
 from workers.metrics import Metrics
@@ -99,10 +100,38 @@ class Pipeline:
         except asyncio.CancelledError:
             raise
         except Exception:
-            # A bug, not a dependency failure (those are retried inside): log it loudly and
-            # keep the stream alive; the records' outcomes are in the log line.
-            log.exception("batch failed", topic=topic, first_offset=raw[0].offset, size=len(raw))
+            # A bug, not a dependency failure (those are retried inside). Redo the batch one
+            # record at a time (offsets and ids make the redo safe) so that only the record
+            # that fails is set aside, on the dead-letter topic where it can be replayed.
+            log.exception("batch failed; retrying record by record", topic=topic, size=len(raw))
+            for record in records:
+                await self._isolate(record)
         self.metrics.batch_seconds.labels(topic=topic).observe(time.perf_counter() - started)
+
+    async def _isolate(self, record: Record) -> None:
+        """Run one record alone; dead-letter it if it still fails."""
+        try:
+            await self.run([record])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception(
+                "record failed; dead-lettered",
+                event_id=record.message.id if record.message is not None else None,
+                customer_id=record.customer_id,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            letter = dead_letter(
+                record,
+                "processing_failed",
+                f"the worker failed on this message ({type(exc).__name__}: {exc}); it was not "
+                "applied: report it with the worker's log, then replay it",
+            )
+            await self._publish([_letter(self.topics, letter)], "publish dead letter")
+            self.metrics.dead_letters.labels(code="processing_failed").inc()
+            self._count(Outcome(record, "dead_letter", "processing_failed", str(exc)))
 
     async def run(self, records: Sequence[Record]) -> None:
         """Fan out group commands, fold the rest, and carry out what the fold decided."""
@@ -188,10 +217,7 @@ class Pipeline:
         for customer_id, refusals in result.refusals.items():
             if customer_id in done:
                 await self._refusal(customer_id, refusals)
-        letters = [
-            Outgoing(self.topics.dead_letter, d.key.encode("utf-8") if d.key else None, to_json(d))
-            for d in result.dead_letters
-        ]
+        letters = [_letter(self.topics, d) for d in result.dead_letters]
         if letters:
             await retrying(
                 lambda: self.publisher.publish(letters),
@@ -204,8 +230,11 @@ class Pipeline:
         parked = [p for p in result.park if p.customer_id in done]
         if parked:
             await self._store(lambda: self.repository.park(parked), "park messages")
+        # With what an earlier, interrupted run left unsent for these customers.
         entries: dict[str, Sequence[OutboxEntry]] = {
-            w.customer_id: w.outbox for w in result.writes if w.customer_id in done and w.outbox
+            w.customer_id: (*(w.loaded.outbox if w.loaded else ()), *w.outbox)
+            for w in result.writes
+            if w.customer_id in done
         }
         await self.outbox.deliver(entries)
         drained = [p for p in result.drained if p.customer_id in done]
@@ -249,8 +278,7 @@ class Pipeline:
         refusal = self.decider(self.clock())(None, command).rejection
         if refusal is not None and refusal.code == "unknown_group":
             letter = dead_letter(record, refusal.code, refusal.reason)
-            key = letter.key.encode("utf-8") if letter.key else None
-            await self._publish([Outgoing(self.topics.dead_letter, key, to_json(letter))], "refuse")
+            await self._publish([_letter(self.topics, letter)], "refuse group command")
             self.metrics.dead_letters.labels(code=refusal.code).inc()
             self._count(Outcome(record, "dead_letter", refusal.code, refusal.reason))
             return
@@ -304,6 +332,11 @@ class Pipeline:
             log.info("record refused", code=outcome.code, reason=outcome.reason, **fields)
         else:
             log.debug("record", **fields)
+
+
+def _letter(topics: Topics, letter: DeadLetter) -> Outgoing:
+    key = letter.key.encode("utf-8") if letter.key is not None else None
+    return Outgoing(topics.dead_letter, key, to_json(letter))
 
 
 async def _members(repository: CustomerRepository, group_id: str) -> AsyncIterator[str]:

@@ -20,16 +20,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
 from models.messages import (
     SYSTEM_SOURCE,
+    ConfirmPoints,
+    ConfirmPointsData,
     ExpirePoints,
     ExpirePointsData,
     ExpireTier,
     ExpireTierData,
+    SendReminders,
+    SendRemindersData,
 )
 from models.outputs import derive_id
 from models.state import CustomerState
@@ -44,6 +48,9 @@ from workers.outbox import Outgoing, Publisher
 log = structlog.get_logger("loyalty.scheduler")
 T = TypeVar("T")
 
+MAX_PAGES = 4
+"""Due pages per run: events not applied by the next run are published again (same ids), so
+a mass expiry is spread over runs instead of flooding the topics with repeats."""
 PARK_GRACE = timedelta(seconds=30)
 """A parked message younger than this is left to the agents (its customer may be arriving)."""
 
@@ -58,21 +65,49 @@ class RunReport:
     republished: int
 
 
-def time_events(
-    state: CustomerState, due_at: datetime, now: datetime
-) -> list[ExpirePoints | ExpireTier]:
-    """Return the time events a customer needs for what fell due by ``now``."""
-    events: list[ExpirePoints | ExpireTier] = []
+TimeEvent = ExpirePoints | ExpireTier | ConfirmPoints | SendReminders
+
+
+def time_events(state: CustomerState, due_at: datetime, now: datetime) -> list[TimeEvent]:
+    """Return the time events a customer needs for what fell due by ``now``.
+
+    One per kind that is due: lots expiring (``points.expire``), pending points to confirm
+    (``points.confirm``), reminders (``reminder.due``), tier endings and reviews
+    (``tier.expire``). Any one of them settles everything due by its time (the rules settle
+    due times before every message), so a kind this list misses is still handled; a
+    ``tier.expire`` goes when nothing else is recognised.
+    """
+    events: list[TimeEvent] = []
     base = f"time:{state.customer_id}"
     stamp = due_at.isoformat()
+    envelope: dict[str, Any] = {
+        "customer_id": state.customer_id,
+        "occurred_at": due_at,
+        "source": SYSTEM_SOURCE,
+    }
     if any(lot.expires_at is not None and lot.expires_at <= now for lot in state.points_lots):
         events.append(
             ExpirePoints(
                 id=derive_id(base, "points.expire", stamp),
-                customer_id=state.customer_id,
-                occurred_at=due_at,
-                source=SYSTEM_SOURCE,
+                **envelope,
                 data=ExpirePointsData(due_at=due_at),
+            )
+        )
+    pending = state.points_pending_lots
+    if pending and pending[0].confirm_at <= now:
+        events.append(
+            ConfirmPoints(
+                id=derive_id(base, "points.confirm", stamp),
+                **envelope,
+                data=ConfirmPointsData(due_at=due_at),
+            )
+        )
+    if state.reminder_at is not None and state.reminder_at <= now:
+        events.append(
+            SendReminders(
+                id=derive_id(base, "reminder.due", stamp),
+                **envelope,
+                data=SendRemindersData(due_at=due_at),
             )
         )
     tier_due = [
@@ -84,9 +119,7 @@ def time_events(
         events.append(
             ExpireTier(
                 id=derive_id(base, "tier.expire", stamp),
-                customer_id=state.customer_id,
-                occurred_at=due_at,
-                source=SYSTEM_SOURCE,
+                **envelope,
                 data=ExpireTierData(due_at=due_at, tier=state.tier),
             )
         )
@@ -129,7 +162,7 @@ class Scheduler:
         """Publish the time events of every customer due by ``now``, page by page."""
         after: DueCustomer | None = None
         published = 0
-        while True:
+        for _ in range(MAX_PAGES):
             due = await self._store(
                 partial(self.repository.due_customers, now, after=after, limit=self.page),
                 "query due customers",
@@ -146,7 +179,7 @@ class Scheduler:
                 for event in time_events(stored.state, item.due_at, now):
                     topic = (
                         self.topics.adjustments
-                        if isinstance(event, ExpirePoints)
+                        if not isinstance(event, ExpireTier)
                         else self.topics.tier_commands
                     )
                     outgoing.append(Outgoing(topic, encode_key(event.customer_id), to_json(event)))
@@ -155,6 +188,7 @@ class Scheduler:
             if len(due) < self.page:
                 return published
             after = due[-1]
+        return published
 
     async def sweep_parked(self, now: datetime) -> tuple[int, int]:
         """Apply parked messages whose customer exists; refuse those parked too long."""

@@ -12,30 +12,26 @@ the full reversed amount, dated to the order, so the tier sees the order shrink.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
 from models.messages import OrderCancelled, OrderPaid, OrderRefunded, RefundItem
-from models.program import Program
-from models.rules import stamps, tiers
+from models.rules import earning, stamps, tiers
 from models.rules.base import Context, Duplicate, Rejection, Step
 from models.rules.grants import use_codes
-from models.rules.periods import add_months
-from models.rules.points import add_lot, take_points
+from models.rules.pending import add_pending, take_order_points
+from models.rules.points import add_lot, expiry_after
 from models.rules.qualification import count
+from models.rules.reinstate import reinstate_used_rewards
 from models.rules.reversal import record_triggers, undo_triggers
 from models.rules.tier_commands import manage_tier
 from models.state import OrderLine, OrderRecord, TierSnapshot
 from models.values import MONEY_MAX_DECIMALS, format_decimal
 
 
-def _multiplier(program: Program, tier: str | None) -> Decimal:
-    found = program.find_tier(tier) if tier is not None else None
-    return found.points_multiplier if found is not None else Decimal(1)
-
-
 def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Duplicate:
-    """Earn points (tier multiplier, program rounding) and stamps; count spend and the order."""
+    """Earn points (filters, tier multiplier, program rounding) and stamps; count the order."""
     data = message.data
     state, program = step.state, ctx.program
     if state.order(data.order_id) is not None:
@@ -49,29 +45,29 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
             "resend with a new message id",
         )
     # Codes first: a reward this order is about to grant was not the customer's at checkout.
-    step = use_codes(step, ctx, data.reward_codes, data.order_id)
-    multiplier = _multiplier(program, state.tier)
-    points = program.earn.points_for(data.total, multiplier)
+    step, used_grants = use_codes(step, ctx, data.reward_codes, data.order_id)
     stamp_count, lines = stamps.order_lines(program, data)
-    lot_id = None
-    if points > 0:
-        months = program.earn.points_expire_after_months
-        expires_at = add_months(ctx.at, months) if months else None
-        step, lot_id = add_lot(step, ctx, points, expires_at=expires_at)
+    lines, scope = earning.mark_lines(program.earn, data, lines)
     record = OrderRecord(
         order_id=data.order_id,
         paid_at=ctx.at,
         total=data.total,
         currency=data.currency,
         lines=lines,
-        points_earned=points,
+        points_scope=scope,
+        points_earned=0,
         stamps_earned=stamp_count,
-        points_lot_id=lot_id,
+        used_grants=used_grants,
         shipping=data.shipping or Decimal(0),
         tax=data.tax or Decimal(0),
     )
+    base = earning.points_base(program.earn, record)
+    multiplier_tier = earning.multiplier_tier(step, ctx, base, data.total)
+    multiplier = earning.multiplier_of(multiplier_tier)
+    points = program.earn.points_for(base, multiplier)
+    step, record, pending = _earn(step, ctx, record, points)
     step = step.update(orders=(*step.state.orders, record))
-    step = count(step, ctx, ctx.at, spend=data.total, orders=1)
+    step = count(step, ctx, ctx.at, points=points, spend=data.total, orders=1)
     stamp_items = [
         {"sku": line.sku, "quantity": line.quantity, "stamps": line.stamps_per_unit * line.quantity}
         for line in lines
@@ -86,7 +82,11 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
         total=format_decimal(data.total),
         currency=data.currency,
         points=points,
+        points_base=format_decimal(_money_floor(base)),
         points_multiplier=format_decimal(multiplier),
+        points_multiplier_tier=multiplier_tier.name if multiplier_tier else None,
+        points_pending_until=pending.isoformat() if pending else None,
+        items_without_points=[line.sku for line in lines if not line.earns_points],
         stamps=stamp_count,
         stamp_items=stamp_items,
     )
@@ -97,6 +97,40 @@ def paid(step: Step, message: OrderPaid, ctx: Context) -> Step | Rejection | Dup
     automations_from = len(step.outputs)
     step = _run_automations(step, message, ctx)
     return record_triggers(step, data.order_id, before, rules_from, automations_from)
+
+
+def _earn(
+    step: Step, ctx: Context, record: OrderRecord, points: int
+) -> tuple[Step, OrderRecord, datetime | None]:
+    """Put the order's points in a lot, or pending for the program's window; count them."""
+    if points <= 0:
+        return step, record, None
+    earn = ctx.program.earn
+    if earn.points_pending_days is None:
+        months = earn.points_expire_after_months
+        expires_at = expiry_after(ctx.at, months) if months else None
+        step, lot_id = add_lot(step, ctx, points, expires_at=expires_at, earned=False)
+        confirm_at = None
+    else:
+        confirm_at = ctx.at + timedelta(days=earn.points_pending_days)
+        months = earn.points_expire_after_months
+        # The points' validity starts when they can be spent.
+        expires_at = expiry_after(confirm_at, months) if months else None
+        step, lot_id = add_pending(
+            step,
+            ctx,
+            points,
+            order_id=record.order_id,
+            confirm_at=confirm_at,
+            expires_at=expires_at,
+        )
+    record = record.model_copy(update={"points_earned": points, "points_lot_id": lot_id})
+    return step, record, confirm_at
+
+
+def _money_floor(amount: Fraction) -> Decimal:
+    units = math.floor(amount * 10**MONEY_MAX_DECIMALS)
+    return Decimal(units).scaleb(-MONEY_MAX_DECIMALS).normalize()
 
 
 def _run_automations(step: Step, message: OrderPaid, ctx: Context) -> Step:
@@ -265,7 +299,7 @@ def _reverse(
 ) -> Step:
     """Take back the points and stamps the updated record says are now reversed."""
     share = record.refunded_share
-    points_target = _floor_share(record.points_earned, share)
+    points_target = _floor_share(record.points_earned, record.points_share)
     stamps_target = max(record.stamps_reversed, _stamps_target(record, share))
     points = points_target - record.points_reversed
     stamp_count = stamps_target - record.stamps_reversed
@@ -276,7 +310,8 @@ def _reverse(
     stopped_counting = record.fully_reversed and before is not None and not before.fully_reversed
     orders = tuple(record if o.order_id == record.order_id else o for o in step.state.orders)
     step = step.update(orders=orders)
-    step, points_taken = take_points(step, points, first_lot=record.points_lot_id)
+    step, pending_taken, balance_taken = take_order_points(step, points, record.points_lot_id)
+    points_taken = pending_taken + balance_taken
     # Dated to the order: the refund shrinks the period that counted the order.
     step = count(
         step, ctx, record.paid_at, points=-points, spend=-amount, orders=-int(stopped_counting)
@@ -285,9 +320,10 @@ def _reverse(
     step = step.log(
         ctx,
         kind,
-        delta=-points_taken,
+        delta=-balance_taken,
         customer_note=f"Order {record.order_id}: {points_taken} points and {stamps_taken} "
         "stamps reversed",
+        points_pending_removed=pending_taken,
         order_id=record.order_id,
         amount=format_decimal(amount),
         points_reversed=points,
@@ -296,4 +332,5 @@ def _reverse(
         stamps_shortfall=stamp_count - stamps_taken,
         **details,
     )
-    return undo_triggers(step, ctx, record)
+    step = undo_triggers(step, ctx, record)
+    return reinstate_used_rewards(step, ctx, record) if stopped_counting else step

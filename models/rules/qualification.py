@@ -20,6 +20,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from models.program import Metric, Program, QualificationPeriodModel
 from models.rules.base import Context, Step
@@ -43,10 +44,16 @@ def bucket_start(period: QualificationPeriodModel, moment: datetime) -> date | N
 
 def leaves_at(period: QualificationPeriodModel, start: date) -> datetime | None:
     """When a bucket starting on ``start`` stops counting (``None``: never)."""
-    if period.kind == "calendar_year":
+    return _leaves_at(period.kind, period.months, start)
+
+
+@lru_cache(maxsize=4096)
+def _leaves_at(kind: str, months: int | None, start: date) -> datetime | None:
+    # Asked for the same few buckets on every event (the oldest, today's): worth remembering.
+    if kind == "calendar_year":
         return start_of_day(date(start.year + 1, 1, 1))
-    if period.kind == "rolling_months" and period.months is not None:
-        return add_months(start_of_day(start), period.months) + _DAY
+    if kind == "rolling_months" and months is not None:
+        return add_months(start_of_day(start), months) + _DAY
     return None
 
 
@@ -59,14 +66,21 @@ def record(tally: Qualifying, delta: Counts, moment: datetime, program: Program)
     start = bucket_start(period, moment)
     if start is None:
         return tally.model_copy(update={"total": total})
-    periods = list(tally.periods)
-    index = bisect_left(periods, start, key=lambda bucket: bucket.start)
-    if index < len(periods) and periods[index].start == start:
-        periods[index] = periods[index].plus(delta)
-    else:
-        periods.insert(index, PeriodCounts.model_construct(start=start).plus(delta))
+    periods = tally.periods
+    if periods and periods[-1].start == start:  # the usual case: more activity today
+        periods = (*periods[:-1], periods[-1].plus(delta))
+    elif not periods or periods[-1].start < start:
+        periods = (*periods, PeriodCounts.model_construct(start=start).plus(delta))
+    else:  # a reversal dated to an earlier bucket
+        buckets = list(periods)
+        index = bisect_left(buckets, start, key=lambda bucket: bucket.start)
+        if index < len(buckets) and buckets[index].start == start:
+            buckets[index] = buckets[index].plus(delta)
+        else:
+            buckets.insert(index, PeriodCounts.model_construct(start=start).plus(delta))
+        periods = tuple(buckets)
     return tally.model_copy(
-        update={"total": total, "window": tally.window.plus(delta), "periods": tuple(periods)}
+        update={"total": total, "window": tally.window.plus(delta), "periods": periods}
     )
 
 
@@ -115,22 +129,37 @@ def metrics(
 
 
 def next_drop(state: CustomerState, program: Program, after: datetime) -> datetime | None:
-    """The first moment after ``after`` when a bucket that raises a metric in use leaves."""
-    used = {tier.metric for tier in program.tiers}
+    """When the current tier's metric would fall below its threshold with no new activity.
+
+    Walks the buckets oldest first, taking each one out as it leaves the period; ``None`` when
+    the metric never falls below it (lifetime period, or the tier is not one the rules give).
+    """
+    tier = program.find_tier(state.tier) if state.tier is not None else None
     period = program.qualification_period
-    for bucket in state.counting.periods:
+    if tier is None or period.kind == "lifetime":
+        return None
+    metric = tier.metric
+    tally = state.counting
+    left = Decimal(getattr(counted(tally, after, program), metric))
+    for bucket in tally.periods:
         leaves = leaves_at(period, bucket.start)
-        if leaves is None:
-            return None
-        if leaves <= after:
+        if leaves is None or leaves <= after:
             continue
-        if (
-            ("points_earned" in used and bucket.points_earned > 0)
-            or ("amount_spent" in used and bucket.amount_spent > 0)
-            or ("orders" in used and bucket.orders > 0)
-        ):
+        left -= getattr(bucket, metric)
+        if left < tier.threshold:
             return leaves
     return None
+
+
+def lowered(
+    before: CustomerState, after: CustomerState, metric: Metric, at: datetime, program: Program
+) -> bool:
+    """Whether ``after`` counts less of ``metric`` at ``at`` than ``before``, or counts anew."""
+    if before.counting.since != after.counting.since:
+        return True
+    was = getattr(counted(before.counting, at, program), metric)
+    now = getattr(counted(after.counting, at, program), metric)
+    return bool(now < was)
 
 
 def count(

@@ -9,7 +9,9 @@ trial or temporary tier. ``record_triggers`` writes that onto the order's own re
   customer is put back as if the order had counted only for what remains of it: the tier they
   held before the order (when its hold or temporary expiry still runs and the rules give no
   more), otherwise the tier the rules give with what remains. The hold the order's own upward
-  move started protects nothing against that order's refund. When something later moved the
+  move started protects nothing against that order's refund. A tier an automation granted
+  because of the order ends only when the order is reversed in full (a partial refund leaves
+  the order standing in part). When something later moved the
   tier (another order, an admin, a time event), that move stands and the tier is re-evaluated
   as after any refund.
 - **Entry rewards** (cancellation or refund in full only): each grant the order triggered is
@@ -28,6 +30,7 @@ from models.rules.base import Context, Step, rank_of
 from models.state import (
     CustomerState,
     EntryGrantRef,
+    GrantWithdrawal,
     OrderRecord,
     OrderTriggers,
     RewardGrant,
@@ -82,10 +85,12 @@ def _tier_changes(step: Step, start: int, end: int) -> list[TierChangedData]:
 def undo_triggers(step: Step, ctx: Context, record: OrderRecord) -> Step:
     """After a refund or cancellation, put the tier and entry rewards back as the record says."""
     triggers = record.triggers
-    if triggers is None or not _left_as_the_order_set_it(step.state, record, triggers):
-        step = tiers.evaluate(step, ctx)
-    else:
+    # A partial refund leaves an automation's tier alone: the order still stands in part.
+    undo = triggers is not None and (record.fully_reversed or triggers.automation_tier is None)
+    if triggers is not None and undo and _left_as_the_order_set_it(step.state, record, triggers):
         step = _undo_tier(step, ctx, triggers.tier_before)
+    else:
+        step = tiers.evaluate(step, ctx)
     if triggers is not None and record.fully_reversed:
         step = _take_back_entry_rewards(step, ctx, record, triggers)
     return step
@@ -125,7 +130,7 @@ def _undo_tier(step: Step, ctx: Context, before: TierSnapshot) -> Step:
     )
     to = program.find_tier(final) if final is not None else None
     if keep_before:
-        return tiers.move(
+        step = tiers.move(
             step,
             ctx,
             to,
@@ -135,6 +140,9 @@ def _undo_tier(step: Step, ctx: Context, before: TierSnapshot) -> Step:
             hold_until=before.tier_hold_until,
             expires_at=before.tier_expires_at,
         )
+        # A temporary tier put back covers what it covered before the order, not the tier the
+        # order reached.
+        return step.update(tier_underneath=before.tier_underneath)
     return tiers.move(step, ctx, to, direction, source="rules", held=False, hold_until=None)
 
 
@@ -150,6 +158,17 @@ def _take_back_entry_rewards(
         if grant is None or grant.status == "revoked":
             continue
         if grant.status not in REVOCABLE:
+            if grant.status == "used":
+                # Should the order it was used on fall too, the reward is not given back.
+                withdrawn = GrantWithdrawal(order_id=record.order_id, tier=ref.tier)
+                step = step.update(
+                    rewards=tuple(
+                        g.model_copy(update={"withdrawn": withdrawn})
+                        if g.grant_id == grant.grant_id
+                        else g
+                        for g in step.state.rewards
+                    )
+                )
             step = step.log(
                 ctx,
                 "entry_reward_kept",
@@ -158,14 +177,29 @@ def _take_back_entry_rewards(
                 tier=ref.tier,
                 status=grant.status,
                 reason=f"order {record.order_id} no longer stands, but the {ref.tier} entry "
-                f"reward was already {grant.status}; it stays {grant.status}",
+                f"reward was already {grant.status}; it stays {grant.status}"
+                + (
+                    f" (and is revoked, not given back, if order {grant.used_on_order} is "
+                    "cancelled or refunded in full)"
+                    if grant.status == "used"
+                    else ""
+                ),
             )
             continue
-        step = _revoke(step, ctx, grant, ref.tier, record.order_id)
+        reason = (
+            f"order {record.order_id} no longer stands, so the {ref.tier} entry it triggered "
+            "is undone"
+        )
+        step = revoke_entry_grant(
+            step, ctx, grant, tier=ref.tier, order_id=record.order_id, reason=reason
+        )
     return step
 
 
-def _revoke(step: Step, ctx: Context, grant: RewardGrant, tier: str, order_id: str) -> Step:
+def revoke_entry_grant(
+    step: Step, ctx: Context, grant: RewardGrant, *, tier: str, order_id: str, reason: str
+) -> Step:
+    """Revoke an entry reward because an order fell; its tier's entry rewards may come again."""
     rewards = tuple(
         g.model_copy(update={"status": "revoked"}) if g.grant_id == grant.grant_id else g
         for g in step.state.rewards
@@ -182,12 +216,8 @@ def _revoke(step: Step, ctx: Context, grant: RewardGrant, tier: str, order_id: s
             ),
         )
     )
-    reason = f"order {order_id} no longer stands, so the {tier} entry it triggered is undone"
-    step, _ = step.notify(
-        ctx,
-        "reward_revoked",
-        {"reward_id": grant.reward_id, "grant_id": grant.grant_id, "reason": reason},
-    )
+    # No email of its own: the cancellation is one event for the customer, and its one email
+    # is the tier change's (when the program sends those).
     return step.log(
         ctx,
         "reward_revoked",

@@ -26,7 +26,7 @@ from models.rules.base import Context, Step, rank_of
 from models.rules.grants import grant_reward, reward_lines
 from models.rules.periods import add_months
 from models.rules.qualification import metrics
-from models.state import CustomerState, RewardGrant, TierSource
+from models.state import CustomerState, RewardGrant, TierSnapshot, TierSource
 from models.tally import Qualifying
 
 Direction = Literal["up", "down", "renew", "expire"]
@@ -67,8 +67,14 @@ def move(
     ``force``: the admin asked for the entry rewards explicitly, so the program's
     ``entry_rewards_per_tier: once`` does not withhold them.
     """
-    from_tier = step.state.tier
+    state = step.state
+    from_tier = state.tier
     to_name = to.name if to else None
+    underneath = None
+    if expires_at is not None:
+        # A temporary tier covers the tier held before it; one replacing another covers the
+        # same one, so its end returns to what was held before the first.
+        underneath = state.tier_underneath if state.tier_expires_at else TierSnapshot.of(state)
     step = step.update(
         tier=to_name,
         tier_source=source,
@@ -76,7 +82,8 @@ def move(
         tier_expires_at=expires_at,
         tier_held=held,
         tier_hold_until=hold_until,
-        **_qualifying_after(step.state, expires_at, qualify_from, lift_downgrade=lift_downgrade),
+        tier_underneath=underneath,
+        **_qualifying_after(state, expires_at, qualify_from, lift_downgrade=lift_downgrade),
     )
     grants: list[RewardGrant] = []
     withheld: str | None = None

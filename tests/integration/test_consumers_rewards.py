@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +16,8 @@ import aiohttp
 from bootstrap import mongo_client
 from consumers.app import serving
 from consumers.rewards import COUPONS_COLLECTION
+from models.outputs import Cause
+from models.state import CustomerState, RewardGrant
 from settings import Settings
 from tests.integration.consumers_support import counted, finished, isolated, publish, read_topic
 from tests.integration.waiting import eventually
@@ -132,3 +138,75 @@ async def test_coupon_answers_need_the_token_when_one_is_set(
                 assert (await response.json())["checks"] == {"rewards": True}
             async with session.get(f"{url}/metrics") as response:
                 assert "loyalty_consumer_messages" in await response.text()
+
+
+def test_rebuild_from_customer_documents_and_reward_check(
+    stack: Settings, unique: str, tmp_path: Path
+) -> None:
+    settings = isolated(stack, unique, tmp_path)
+    now = datetime.now(UTC)
+    grants = (
+        RewardGrant(
+            grant_id=f"g1-{unique}",
+            reward_id="welcome-gold",
+            code=f"RB{unique}".upper(),
+            status="issued",
+            origin="entry",
+            granted_at=now,
+            cause=Cause(type="order.paid", id="o"),
+            valid_until=now + timedelta(days=5),
+        ),
+        RewardGrant(
+            grant_id=f"g2-{unique}",
+            reward_id="tote-bag",
+            code=f"RU{unique}".upper(),
+            status="used",
+            origin="redemption",
+            granted_at=now,
+            cause=Cause(type="reward.redeem", id="r"),
+            used_at=now,
+            used_on_order="o-7",
+        ),
+    )
+    state = CustomerState(
+        customer_id=f"c-{unique}",
+        email=f"c-{unique}@example.test",
+        email_normalized=f"c-{unique}@example.test",
+        joined_at=now,
+        rewards=grants,
+    )
+
+    async def seed() -> None:
+        client = mongo_client(settings)
+        try:
+            await client[settings.mongo_database]["customers"].insert_one(
+                {"_id": state.customer_id, "state": state.model_dump(mode="json")}
+            )
+        finally:
+            await client.close()
+
+    asyncio.run(seed())
+    env = {**os.environ, "LOYALTY_MONGO_DATABASE": settings.mongo_database}
+    loyalty = str(Path(sys.executable).with_name("loyalty"))
+    rebuilt = subprocess.run(
+        [loyalty, "reward", "rebuild"], env=env, capture_output=True, text=True, check=False
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "2 coupons" in rebuilt.stdout
+
+    def check(code: str) -> tuple[int, dict]:
+        done = subprocess.run(
+            [loyalty, "reward", "check", code, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.returncode, json.loads(done.stdout)
+
+    assert check(f"rb{unique} ") == (0, check(f"RB{unique}")[1])
+    assert check(f"RB{unique}")[1]["status"] == "valid"
+    code, answer = check(f"RU{unique}")
+    assert (code, answer["status"]) == (3, "used")
+    assert "o-7" in answer["reason"]
+    assert check("NOPE")[1]["status"] == "unknown"

@@ -4,16 +4,21 @@ MongoDB can show: indexes created idempotently, and activity a crash kept from i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
+from models.state import PointsLot
 from stack.mongo import MongoService
-from store.indexes import ACTIVITY, CUSTOMERS, INDEXES, ensure_indexes
+from store import documents as docs
+from store.documents import CorruptDocumentError
+from store.indexes import ACTIVITY, CUSTOMERS, INDEXES, LOOKUP, ensure_indexes
 from store.mongo import MongoCustomerRepository
-from store.repository import ActivityRecord, CustomerWrite
+from store.repository import ActivityRecord, CustomerWrite, DueCustomer, LoadRequest
 from tests.store_contract import (
+    CAUSE,
     HOT_ORDERS,
     CustomerRepositoryContract,
     activity,
@@ -21,6 +26,7 @@ from tests.store_contract import (
     customer,
     load,
     new_id,
+    update,
 )
 
 
@@ -57,7 +63,8 @@ async def test_indexes_are_created_once_and_again_without_error(
         names = set((await repo.db[collection].index_information()).keys())
         assert {m.document["name"] for m in models} <= names
     info = await repo.db[CUSTOMERS].index_information()
-    assert info["email_unique"]["unique"] is True
+    assert info["email_unique_sparse"]["unique"] is True
+    assert info["email_unique_sparse"]["sparse"] is True
 
 
 async def test_activity_a_crash_kept_out_of_its_collection_is_recorded_on_the_next_load(
@@ -74,6 +81,55 @@ async def test_activity_a_crash_kept_out_of_its_collection_is_recorded_on_the_ne
     await repo.db[ACTIVITY].delete_many({"customer_id": cid})
     assert (await repo.activity(cid)).entries == ()
 
-    await load(repo, cid)
+    await load(restarted(repo), cid)
 
     assert [e.activity_id for e in (await repo.activity(cid)).entries] == ["a2", "a1"]
+
+
+async def test_a_lookup_a_crash_kept_from_its_collection_is_written_on_the_next_load(
+    repo: MongoCustomerRepository,
+) -> None:
+    cid, group = new_id(), new_id("group")
+    due = datetime(1980, 5, 1, tzinfo=UTC)
+    lot = PointsLot(lot_id="l", amount=1, original=1, earned_at=due, expires_at=due, cause=CAUSE)
+    loaded = await create(repo, customer(cid))
+    state = loaded.state.model_copy(update={"groups": (group,), "points_lots": (lot,)})
+    assert (await repo.save_batch([CustomerWrite(state=state, loaded=loaded)])).saved == {cid}
+    # The crash: the customer update landed, the lookup write after it did not.
+    await repo.db[LOOKUP].update_one({"_id": cid}, {"$set": {"groups": [], "next_due_at": None}})
+    assert [m async for m in repo.group_members(group)] == []
+
+    after_restart = restarted(repo)
+    await load(after_restart, cid)
+
+    assert [m async for m in repo.group_members(group)] == [cid]
+    assert DueCustomer(due_at=due, customer_id=cid) in await repo.due_customers(due)
+
+
+async def test_a_lookup_is_never_replaced_by_an_older_version(
+    repo: MongoCustomerRepository,
+) -> None:
+    cid, group = new_id(), new_id("group")
+    stale = await create(repo, customer(cid))
+    newer = await update(repo, stale, stale.state.model_copy(update={"groups": (group,)}))
+
+    await repo.lookup.write([(cid, stale.version, docs.lookup_of(stale.state))])
+
+    assert newer.version == 2
+    assert [m async for m in repo.group_members(group)] == [cid]
+
+
+def restarted(repo: MongoCustomerRepository) -> MongoCustomerRepository:
+    """Return a repository on the same database as a new process would have it."""
+    return MongoCustomerRepository(repo.db, hot_orders=repo.hot_orders, load_chunk=50)
+
+
+async def test_a_document_written_outside_the_store_is_reported_not_misread(
+    repo: MongoCustomerRepository,
+) -> None:
+    cid = new_id()
+    state = customer(cid)
+    await repo.db[CUSTOMERS].insert_one({"_id": cid, "state": state.model_dump(mode="json")})
+
+    with pytest.raises(CorruptDocumentError, match="no version"):
+        await repo.load_many([LoadRequest(customer_id=cid)])

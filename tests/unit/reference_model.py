@@ -63,6 +63,27 @@ class RefOrder:
         paid_back = Fraction(back) * min(Fraction(1), items_paid / Fraction(value)) if value else 0
         return min(Fraction(1), (Fraction(self.by_amount) + paid_back) / Fraction(self.total))
 
+    def points_share(self) -> Fraction:
+        """How much of the points is reversed: amounts over the total, items over the goods.
+
+        The points were earned on the total less shipping (what the items were paid), so a
+        refunded item takes back its paid share of that, and all items of an order without
+        unassigned rest take back every point.
+        """
+        if self.cancelled or self.in_full:
+            return Fraction(1)
+        if not self.any_refund or self.total == 0:
+            return self.share()
+        goods = Fraction(self.total - self.shipping)
+        share = Fraction(self.by_amount) / Fraction(self.total)
+        value = sum(q * price for q, price, _ in self.lines.values())
+        back = sum(
+            self.refunded_units.get(sku, 0) * price for sku, (_, price, _) in self.lines.items()
+        )
+        if goods > 0 and value:
+            share += Fraction(back) * min(Fraction(1), goods / Fraction(value)) / goods
+        return min(Fraction(1), share)
+
     def money(self) -> Decimal:
         share = self.share()
         if share >= 1:
@@ -88,12 +109,14 @@ class RefCustomer:
     stamps: int = 0
     cards: int = 0
     spend: Decimal = Decimal(0)
-    tier: str = "Bronze"
+    tier: str | None = "Bronze"
     orders: dict[str, RefOrder] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
 
     def _retier(self) -> None:
-        self.tier = [name for name, threshold, _ in TIERS if self.earned >= threshold][-1]
+        # Reversing points already spent can take points earned below zero: below every tier.
+        reached = [name for name, threshold, _ in TIERS if self.earned >= threshold]
+        self.tier = reached[-1] if reached else None
 
     def _collect(self, stamps: int) -> None:
         self.stamps += stamps
@@ -101,7 +124,7 @@ class RefCustomer:
         self.stamps %= CARD_SIZE
 
     def _multiplier(self) -> Decimal:
-        return next(m for name, _, m in TIERS if name == self.tier)
+        return next((m for name, _, m in TIERS if name == self.tier), Decimal(1))
 
     def order_paid(
         self,
@@ -115,7 +138,8 @@ class RefCustomer:
         if msg_id in self.seen or order_id in self.orders:
             return
         self.seen.add(msg_id)
-        points = math.floor(total * self._multiplier())
+        # Shipping is part of the total but earns no points.
+        points = math.floor((total - shipping) * self._multiplier())
         per_coffee = 1 if total >= STAMP_MIN_ORDER else 0
         lines = {}
         if coffees:
@@ -161,7 +185,7 @@ class RefCustomer:
             order.in_full = True
         order.any_refund = True
         self.spend -= order.money() - before
-        share = order.share()
+        share = order.points_share()
         points_due = order.points if share >= 1 else math.floor(order.points * share)
         stamps_due = max(order.stamps_back, order.stamps_due())
         points, stamps = points_due - order.points_back, stamps_due - order.stamps_back

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from models.messages import SYSTEM_TYPES
 from models.outputs import OutputMessage
 from topics.codec import INPUT_TYPES, OUTPUT_TYPES, parse_message
 from topics.routing import DeadLetter
@@ -25,7 +26,7 @@ def _examples() -> list[dict[str, Any]]:
 
 def test_the_page_has_an_example_of_every_message_the_engine_reads_or_writes() -> None:
     shown = {example.get("type") for example in _examples()}
-    internal = {"tier.expire", "points.expire"}  # the engine's own time events
+    internal = SYSTEM_TYPES  # the engine's own time events
     assert set(INPUT_TYPES) - internal <= shown
     assert set(OUTPUT_TYPES) <= shown
 

@@ -17,6 +17,7 @@ from models.messages import (
     AfterFieldDateExpiry,
     Cause,
     ChangeTier,
+    ConfirmPoints,
     CustomerRemoved,
     CustomerUpserted,
     DurationExpiry,
@@ -30,6 +31,7 @@ from models.messages import (
     OrderRefunded,
     RedeemReward,
     RevokeReward,
+    SendReminders,
     TierChanged,
     TierChangedData,
     derive_id,
@@ -93,6 +95,14 @@ VALID = [
     ),
     (message("tier.expire", {"due_at": "2025-06-01T00:00:00Z"}, source="system"), ExpireTier),
     (message("points.expire", {"due_at": "2025-06-01T00:00:00Z"}, source="system"), ExpirePoints),
+    (
+        message("points.confirm", {"due_at": "2025-06-01T00:00:00Z"}, source="system"),
+        ConfirmPoints,
+    ),
+    (
+        message("reminder.due", {"due_at": "2025-06-01T00:00:00Z"}, source="system"),
+        SendReminders,
+    ),
 ]
 
 

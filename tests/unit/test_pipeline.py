@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from store.repository import CustomerWrite, SaveResult
@@ -185,3 +187,47 @@ async def test_kafka_outage_is_retried_until_published() -> None:
     await kit.handle(kit.record(names.ORDERS, paid("o-1", "600.00", id="e-1")))
     assert [c["data"]["to_tier"] for c in kit.publisher.on(names.TIER_CHANGES)][-1] == "Silver"
     assert kit.health.ready
+
+
+async def test_a_record_that_breaks_the_worker_is_set_aside_and_the_rest_applied() -> None:
+    kit = Kit()
+    await kit.handle(kit.record(names.CUSTOMERS, upsert()))
+    bind = kit.pipeline.decider
+
+    def breaking(now: Any) -> Any:
+        decide = bind(now)
+
+        def run(state: Any, message: Any) -> Any:
+            if message.id == "e-boom":
+                raise RuntimeError("boom")
+            return decide(state, message)
+
+        return run
+
+    kit.pipeline.decider = breaking
+    await kit.handle(
+        kit.record(names.ORDERS, paid("o-1", "10.00", id="e-1")),
+        kit.record(names.ORDERS, paid("o-2", "20.00", id="e-boom")),
+        kit.record(names.ORDERS, paid("o-3", "30.00", id="e-3")),
+    )
+    assert (await customer(kit)).points_balance == 40
+    [letter] = kit.publisher.on(names.DEAD_LETTER)
+    assert (letter["offset"], letter["error_code"]) == (1, "processing_failed")
+    assert "boom" in letter["error_message"]
+
+
+async def test_outputs_left_unsent_by_an_interrupted_run_go_out_with_the_next_batch() -> None:
+    kit = Kit()
+    await kit.handle(kit.record(names.CUSTOMERS, upsert()))
+    kit.publisher.fail = 10**6  # Kafka is down while the next batch is saved ...
+    order = kit.record(names.ORDERS, paid("o-1", "600.00", id="e-1"))
+    task = asyncio.create_task(kit.handle(order))
+    while not await kit.repository.pending_outbox():
+        await asyncio.sleep(0.01)
+    task.cancel()  # ... and the process stops before it could publish
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    kit.publisher.fail = 0
+    await kit.handle(kit.record(names.ORDERS, paid("o-2", "1.00", id="e-2")))
+    assert "Silver" in [c["data"]["to_tier"] for c in kit.publisher.on(names.TIER_CHANGES)]
+    assert await kit.repository.pending_outbox() == []

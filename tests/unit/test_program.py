@@ -15,12 +15,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from models.messages import OrderItem, OrderPaidData
-from models.program import (
-    ProgramError,
-    UnknownNameError,
-    parse_program,
-    program_contract_view,
-)
+from models.program import ProgramError, UnknownNameError, parse_program
+from models.program_view import program_contract_view
 from program_file import load_program
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "program.example.yaml"
@@ -212,8 +208,23 @@ def test_contract_view_shape() -> None:
         assert (
             {"reward_id", "name"}
             <= set(reward)
-            <= {"reward_id", "name", "cost_points", "cost_stamps", "value", "valid_days"}
+            <= {
+                "reward_id",
+                "name",
+                "cost_points",
+                "cost_stamps",
+                "value",
+                "valid_days",
+                "points_rate",
+            }
         )
+    [rate] = [r for r in view["rewards"] if "points_rate" in r]
+    assert rate["points_rate"] == {
+        "points": 100,
+        "amount": "1.00",
+        "min_points": 500,
+        "max_points": 10000,
+    }
     assert {
         "reward_id": "tote-bag",
         "name": "Canvas tote bag",

@@ -224,6 +224,7 @@ def test_stated_shipping_and_tax_belong_to_no_item_and_shape_the_discount() -> N
     # items worth 100, shipping 10, paid 100: the items were paid 90 (a 10 discount)
     items = [item("shirt", "50.00"), item("cap", "50.00")]
     state = joined(order("o1", "100.00", items, shipping="10.00"))
+    assert state.points_balance == 90  # shipping earns no points
     decision = apply(
         state,
         refund("o1", "r1", items=[{"sku": "shirt", "quantity": 1}, {"sku": "cap", "quantity": 1}]),
@@ -231,7 +232,7 @@ def test_stated_shipping_and_tax_belong_to_no_item_and_shape_the_discount() -> N
     record = decision.state.order("o1")
     assert record.refunded_amount == Decimal("90.00")
     assert not record.fully_reversed  # the shipping still stands
-    assert decision.state.points_balance == 10
+    assert decision.state.points_balance == 0  # the items earned every point
 
 
 def test_shipping_and_tax_above_the_total_are_refused_at_parse_time() -> None:
@@ -250,3 +251,22 @@ def test_shipping_and_tax_above_the_total_are_refused_at_parse_time() -> None:
     }
     with pytest.raises(MessageError, match="shipping and tax are parts of total"):
         parse_message(body)
+
+
+def test_a_partial_refund_leaves_the_trial_tier_its_automation_granted() -> None:
+    state = joined(order("o1", "10.00", extended_fields={"channel": "events"}), program=TRIAL)
+    decision = apply(state, refund("o1", "r1", amount="4.00", at=later(1)), TRIAL)
+    assert (decision.state.tier, decision.state.tier_source) == ("Gold", "temporary")
+    assert tier_changes(decision) == []
+    assert statuses(decision.state) == [("welcome-gold", "issued")]
+
+
+def test_a_cancellation_requests_one_email_not_one_per_revoked_reward() -> None:
+    loud = make_program(
+        membership_period={"months": 12}, emails={"tier_downgraded": True, "reward_revoked": True}
+    )
+    state = joined(order("o1", "600.00"), program=loud)
+    decision = apply(state, cancel("o1", at=later(1)), loud)
+    emails = [o.data.kind for o in decision.outputs if o.type == "notification.requested"]
+    assert emails == ["tier_downgraded"]
+    assert "reward.revoked" in kinds(decision)

@@ -1,0 +1,148 @@
+"""The customer lookup collection: due time, groups and grant codes, indexed apart from the state.
+
+Every secondary index on ``customers`` is paid on every state update (on the local server each
+one costs as much as the update itself), while these values change far less often than the
+state. So they live in ``customer_lookup`` (one small document per customer, with the indexes),
+written after the customer update only when they changed, and only over an older copy. The
+customer document keeps its own copy (``lookup``), so a load can tell a lookup document that a
+crash left behind and write it again (docs/storage.md, "Order of writes").
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.errors import BulkWriteError
+
+from store import documents as docs
+from store.mongo_log import DUPLICATE_KEY, ID_CHUNK, Coll, chunks
+from store.repository import CustomerFilter, DueCustomer, ListCursor, normalize_email
+
+SYNCED_LIMIT = 200_000
+"""Customers whose activity and lookup this process knows to be written (an LRU)."""
+
+
+class Synced:
+    """Customer versions whose after-update writes (activity, lookup) this process completed.
+
+    A load checks those writes only for versions not listed here: after a restart, or for a
+    version another process wrote. Forgetting an entry only costs one check.
+    """
+
+    def __init__(self, limit: int = SYNCED_LIMIT) -> None:
+        self.limit = limit
+        self._versions: OrderedDict[str, int] = OrderedDict()
+
+    def add(self, customer_id: str, version: int) -> None:
+        """Remember that this version's writes are complete."""
+        self._versions[customer_id] = version
+        self._versions.move_to_end(customer_id)
+        while len(self._versions) > self.limit:
+            self._versions.popitem(last=False)
+
+    def has(self, customer_id: str, version: int) -> bool:
+        """Whether this version's writes are known complete."""
+        return self._versions.get(customer_id) == version
+
+
+class CustomerLookup:
+    """``customer_lookup``: ``{_id, version, next_due_at, groups, codes}`` per customer."""
+
+    def __init__(self, collection: Coll) -> None:
+        self.collection = collection
+
+    async def write(self, rows: Sequence[tuple[str, int, docs.Document]]) -> None:
+        """Write (customer id, version, lookup) rows, never over a newer version's copy."""
+        ops = [
+            UpdateOne(
+                # The same version may be written again: a repair of a lagging copy.
+                {"_id": cid, "version": {"$lte": version}},
+                {"$set": {"version": version, **lookup}},
+                upsert=True,
+            )
+            for cid, version, lookup in rows
+        ]
+        if not ops:
+            return
+        try:
+            await self.collection.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            # A duplicate key: a newer version's copy is there already (the filter missed).
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def repair(self, customers: Sequence[docs.Document]) -> None:
+        """Write again the lookup of customers whose lookup document lags their state."""
+        if not customers:
+            return
+        held: dict[str, docs.Document] = {}
+        ids = [c["_id"] for c in customers]
+        for part in chunks(ids, ID_CHUNK):
+            async for found in self.collection.find({"_id": {"$in": list(part)}}):
+                held[found["_id"]] = found
+        stale = []
+        for doc in customers:
+            row = held.get(doc["_id"])
+            lookup = docs.lookup_in(doc)
+            if row is None or any(row.get(k) != v for k, v in lookup.items()):
+                stale.append((doc["_id"], int(doc["version"]), lookup))
+        await self.write(stale)
+
+    async def due(self, at: datetime, after: DueCustomer | None, limit: int) -> list[DueCustomer]:
+        """Return customers due at or before ``at`` by (due time, id), after ``after``."""
+        query: dict[str, Any] = {"next_due_at": {"$lte": at}}
+        if after is not None:
+            query["$or"] = [
+                {"next_due_at": {"$gt": after.due_at}},
+                {"next_due_at": after.due_at, "_id": {"$gt": after.customer_id}},
+            ]
+        cursor = (
+            self.collection.find(query, {"next_due_at": 1})
+            .sort([("next_due_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [DueCustomer(due_at=d["next_due_at"], customer_id=d["_id"]) async for d in cursor]
+
+    async def members(self, group_id: str) -> AsyncIterator[str]:
+        """Stream the ids of a group's members from a cursor, by id."""
+        cursor = (
+            self.collection.find({"groups": group_id}, {"_id": 1})
+            .sort([("groups", ASCENDING), ("_id", ASCENDING)])
+            .batch_size(500)
+        )
+        async for doc in cursor:
+            yield doc["_id"]
+
+    async def newest_first(
+        self, where: CustomerFilter, after: ListCursor | None, limit: int
+    ) -> list[str]:
+        """Return the ids of one page of customers, most recently joined first."""
+        query: dict[str, Any] = {}
+        if where.tier is not None:
+            query["tier"] = where.tier
+        if where.status is not None:
+            query["status"] = where.status
+        if where.email_contains:
+            # Escaped: the fragment is matched as text, never as a pattern the user wrote.
+            query["email_key"] = {"$regex": re.escape(normalize_email(where.email_contains))}
+        if after is not None:
+            query["$or"] = [
+                {"joined_at": {"$lt": after.joined_at}},
+                {"joined_at": after.joined_at, "_id": {"$lt": after.customer_id}},
+            ]
+        cursor = (
+            self.collection.find(query, {"_id": 1})
+            .sort([("joined_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [doc["_id"] async for doc in cursor]
+
+    async def by_code(self, code: str) -> str | None:
+        """Return the customer holding the grant with this code."""
+        doc = await self.collection.find_one({"codes": code}, {"_id": 1})
+        return None if doc is None else str(doc["_id"])
