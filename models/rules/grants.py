@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from models.outputs import RewardGranted, RewardGrantedData, RewardUsed, RewardUsedData
 from models.reward_codes import normalize_code, reward_code
+from models.reward_value import RewardValue
 from models.rules.base import Context, Step
 from models.state import GrantOrigin, RewardGrant
 
@@ -34,10 +35,12 @@ def grant_reward(
     tier: str | None = None,
     points_spent: int = 0,
     stamps_spent: int = 0,
+    value: RewardValue | None = None,
 ) -> tuple[Step, RewardGrant]:
     """Give the customer a reward with its code; return the step and the grant.
 
-    ``key`` tells apart several grants of one cause (the tier entered, the card number ...).
+    ``key`` tells apart several grants of one cause (the tier entered, the card number ...);
+    ``value`` overrides the catalog's (a reward priced as a rate is worth what was spent).
     """
     parts = (reason, reward_id) if key is None else (reason, key, reward_id)
     grant_id = step.output_id(ctx, "grant", *parts)
@@ -54,7 +57,7 @@ def grant_reward(
         cause=ctx.cause,
         cost_points=points_spent or None,
         cost_stamps=stamps_spent or None,
-        value=reward.value if reward is not None else None,
+        value=value or (reward.value if reward is not None else None),
         valid_until=ctx.at + timedelta(days=valid_days) if valid_days is not None else None,
     )
     step = step.update(rewards=(*step.state.rewards, grant))
