@@ -76,10 +76,11 @@ def _place(step: Step, lot: PointsLot) -> tuple[Step, str]:
     expires_at = lot.expires_at
     # Kept in spend order, so spending and expiry read the front and never sort. Points from
     # an order usually expire last of all (same expiry rule, latest date): the end of the list.
-    if lots and lots[-1].expires_at == expires_at:
+    last = lots[-1].expires_at if lots else None
+    if lots and last == expires_at:
         index = len(lots) - 1
-    elif expires_at is None:
-        index = -1  # never-expiring lots are last: the last one would have matched
+    elif expires_at is None or not lots or (last is not None and last < expires_at):
+        index = -1  # no lot expires then: it would be the last one
     else:
         index = bisect_left(lots, (False, expires_at), key=lambda held: _spend_order(held)[:2])
         if index >= len(lots) or lots[index].expires_at != expires_at:
