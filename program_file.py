@@ -8,6 +8,7 @@ prefixes every error with the file's path.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -16,10 +17,34 @@ from models.program import Program, ProgramError, parse_program
 PROGRAM_FILE_SETTING = "LOYALTY_PROGRAM_FILE"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key written twice in one mapping.
+
+    PyYAML keeps the last value silently, so a second ``tiers:`` would replace the first
+    without a word; here it is an error naming both lines.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice in one mapping (lines {seen[key]} and {line}); "
+                    "keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_program_text(text: str) -> Program:
     """Validate a program written as YAML text."""
     try:
-        source = yaml.safe_load(text)
+        source = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ProgramError(f"not valid YAML: {exc}") from None
     return parse_program(source)

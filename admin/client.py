@@ -147,13 +147,19 @@ def redeem_reward(
     customer_id: str,
     reward_id: str,
     *,
+    points: int | None = None,
     internal_note: str | None = None,
     command_id: str | None = None,
     actor: str | None = None,
     occurred_at: datetime | None = None,
 ) -> Command:
-    """Build ``reward.redeem``: spend points or stamps on a catalog reward."""
-    data = {"reward_id": reward_id, "internal_note": internal_note}
+    """Build ``reward.redeem``: spend points or stamps on a catalog reward.
+
+    ``points``: how many points to spend on a reward priced as a rate (``points_rate``).
+    """
+    data: dict[str, Any] = {"reward_id": reward_id, "internal_note": internal_note}
+    if points is not None:
+        data["points"] = points
     return _command(
         names.ADJUSTMENTS,
         "reward.redeem",

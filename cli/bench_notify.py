@@ -40,7 +40,9 @@ from mail.smtp import build_message
 from models.outputs import Cause, NotificationRequested, NotificationRequestedData
 from program_file import load_program
 from settings import Settings, get_settings
-from stack.process import port_open, spawn, stop, wait_for
+from stack.kafka import KafkaService
+from stack.mongo import MongoService
+from stack.process import port_open, read_pid, spawn, stop, wait_for
 from topics.admin import ensure_topics
 from topics.names import Topics
 
@@ -63,11 +65,38 @@ class NotifyResult:
     emails: int
     raw_per_second: float
     notifier_per_second: float
+    raw_cpu: dict[str, float]
+    notifier_cpu: dict[str, float]
 
     @property
     def ratio(self) -> float:
         """The notifier's rate as a share of the raw ceiling."""
         return self.notifier_per_second / self.raw_per_second
+
+
+class CpuMeter:
+    """CPU seconds used by the processes that share the machine during a measurement."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = {name: pid for name, pid in pids.items() if pid is not None}
+        self._start: dict[str, float] = {}
+
+    @staticmethod
+    def _seconds(pid: int) -> float:
+        # Fields 14 and 15 of /proc/<pid>/stat: user and system time in clock ticks.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def start(self) -> None:
+        """Note the CPU time used so far."""
+        self._start = {name: self._seconds(pid) for name, pid in self.pids.items()}
+
+    def per_email(self, emails: int) -> dict[str, float]:
+        """Return milliseconds of CPU per email since ``start``, per process."""
+        return {
+            name: (self._seconds(pid) - self._start[name]) * 1000 / emails
+            for name, pid in self.pids.items()
+        }
 
 
 def _requests(count: int, run: str) -> list[NotificationRequested]:
@@ -169,7 +198,7 @@ async def _drop(settings: Settings) -> None:
 
 
 async def _round(
-    base: Settings, port: int, emails: int, profiler: cProfile.Profile | None
+    base: Settings, port: int, emails: int, profiler: cProfile.Profile | None, meter: CpuMeter
 ) -> NotifyResult:
     """One raw measurement, then the notifier on a fresh namespace and database."""
     run = uuid.uuid4().hex[:8]
@@ -181,7 +210,10 @@ async def _round(
         }
     )
     requests = _requests(emails, run)
-    raw = await _raw_rate(port, _messages(settings, requests))
+    messages = _messages(settings, requests)
+    meter.start()
+    raw = await _raw_rate(port, messages)
+    raw_cpu = meter.per_email(emails)
     topics = Topics(settings.topic_namespace)
     try:
         await ensure_topics(
@@ -193,14 +225,16 @@ async def _round(
         await _publish(settings, topics.notifications, requests)
         if profiler is not None:
             profiler.enable()
+        meter.start()
         try:
             rate = await _notifier_rate(settings, emails)
         finally:
             if profiler is not None:
                 profiler.disable()
+        notifier_cpu = meter.per_email(emails)
     finally:
         await _drop(settings)
-    return NotifyResult(emails=emails, raw_per_second=raw, notifier_per_second=rate)
+    return NotifyResult(emails, raw, rate, raw_cpu, notifier_cpu)
 
 
 async def measure_notify(
@@ -223,17 +257,31 @@ async def measure_notify(
         try:
             if not wait_for(lambda: port_open(port), timeout=20):
                 raise RuntimeError(f"the SMTP sink did not start; see {home / 'sink.log'}")
+            meter = CpuMeter(
+                {
+                    "bench process": os.getpid(),
+                    "smtp sink": read_pid(pid_file),
+                    "mongodb": read_pid(MongoService(base).pid_file),
+                    "kafka": read_pid(KafkaService(base).pid_file),
+                }
+            )
             results = []
             for number in range(1, rounds + 1):
-                result = await _round(base, port, emails, profiler)
+                result = await _round(base, port, emails, profiler, meter)
                 console.print(
                     f"round {number}: raw {result.raw_per_second:,.0f}/s, notifier "
-                    f"{result.notifier_per_second:,.0f}/s, ratio {result.ratio:.2f}"
+                    f"{result.notifier_per_second:,.0f}/s, ratio {result.ratio:.2f}; CPU ms per "
+                    f"email, raw: {_cpu_text(result.raw_cpu)}; notifier: "
+                    f"{_cpu_text(result.notifier_cpu)}"
                 )
                 results.append(result)
             return results
         finally:
             stop(pid_file)
+
+
+def _cpu_text(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items())
 
 
 def notify(

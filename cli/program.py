@@ -53,6 +53,11 @@ def _tables(program: Program) -> list[Table]:
             cost = f"{reward.cost_points} points"
         elif reward.cost_stamps is not None:
             cost = f"{reward.cost_stamps} stamps"
+        elif (rate := reward.points_rate) is not None:
+            cost = (
+                f"{rate.points} points = {format_decimal(rate.amount)} {program.currency} off, "
+                f"{rate.lowest}-{rate.max_points if rate.max_points is not None else 'any'}"
+            )
         else:
             cost = "not for sale"
         rewards.add_row(reward.reward_id, reward.name, cost)

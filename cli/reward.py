@@ -24,6 +24,7 @@ from consumers.rewards import (
 )
 from models.state import CustomerState
 from settings import Settings, SettingsError, get_settings
+from store.documents import unpack_state
 from store.indexes import CUSTOMERS
 
 app = typer.Typer(
@@ -92,7 +93,7 @@ async def _rebuild(settings: Settings) -> int:
 
         async def customers() -> AsyncIterator[CustomerState]:
             async for document in database[CUSTOMERS].find({}, {"state": 1}):
-                yield CustomerState.model_validate(document["state"])
+                yield unpack_state(document)
 
         return await CouponRegistry(coupons).rebuild(customers())
     finally:

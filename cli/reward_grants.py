@@ -43,6 +43,16 @@ def redeem(
     ],
     customer: CustomerOpt = None,
     email: EmailOpt = None,
+    points: Annotated[
+        int | None,
+        typer.Option(
+            "--points",
+            "-p",
+            min=1,
+            help="Points to spend on a reward priced as a rate (a multiple of its step).",
+            show_default=False,
+        ),
+    ] = None,
     internal_note: InternalNoteOpt = None,
     command_id: IdOpt = None,
     actor: ActorOpt = None,
@@ -54,7 +64,12 @@ def redeem(
         customer,
         email,
         lambda customer_id: client.redeem_reward(
-            customer_id, reward_id, internal_note=internal_note, command_id=command_id, actor=actor
+            customer_id,
+            reward_id,
+            points=points,
+            internal_note=internal_note,
+            command_id=command_id,
+            actor=actor,
         ),
         wait=wait,
         timeout=timeout,

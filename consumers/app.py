@@ -70,7 +70,9 @@ _CONTACT_FIELDS = ("customer_id", "email", "first_name", "last_name", "accepts_e
 
 def customer_lookup(database: AsyncDatabase[dict[str, Any]]) -> CustomerLookup:
     """Return the notifier's view of the customers' current records, read from the store."""
-    projection = {f"state.{name}": 1 for name in _CONTACT_FIELDS}
+    # ``profile`` holds the readable fields beside the packed state (docs/storage.md); a
+    # document stored with a plain ``state`` (older, or written by a test) has them there.
+    projection = {f"{part}.{name}": 1 for part in ("profile", "state") for name in _CONTACT_FIELDS}
 
     async def lookup(customer_ids: Collection[str]) -> Mapping[str, Contact]:
         if not customer_ids:
@@ -78,7 +80,8 @@ def customer_lookup(database: AsyncDatabase[dict[str, Any]]) -> CustomerLookup:
         found: dict[str, Contact] = {}
         cursor = database[CUSTOMERS].find({"_id": {"$in": list(customer_ids)}}, projection)
         async for document in cursor:
-            state = document.get("state", {})
+            plain = document.get("state")
+            state = document.get("profile") or (plain if isinstance(plain, dict) else {})
             found[document["_id"]] = Contact(
                 customer_id=document["_id"],
                 email=state.get("email"),

@@ -34,16 +34,19 @@ DUPLICATE_KEY = 11000
 Document = dict[str, Any]
 
 
-async def insert_new(collection: AsyncCollection[Document], documents: list[Document]) -> None:
-    """Insert the documents; those whose ``_id`` exists already are left as they are."""
+async def insert_new(collection: AsyncCollection[Document], documents: list[Document]) -> set[str]:
+    """Insert the documents; return the ``_id``s that existed already (those are left as is)."""
     if not documents:
-        return
+        return set()
     try:
         await collection.insert_many(documents, ordered=False)
     except BulkWriteError as exc:
-        others = [e for e in exc.details.get("writeErrors", ()) if e.get("code") != DUPLICATE_KEY]
+        errors = exc.details.get("writeErrors", ())
+        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
         if others or exc.details.get("writeConcernErrors"):
             raise
+        return {str(documents[e["index"]]["_id"]) for e in errors}
+    return set()
 
 
 class NotificationLedger:
@@ -63,18 +66,10 @@ class NotificationLedger:
         cursor = self.sent.find({"_id": {"$in": wanted}}, {"_id": 1})
         return {str(doc["_id"]) async for doc in cursor}
 
-    async def started_ids(self, ids: Iterable[str]) -> set[str]:
-        """Return which of these notification ids have a recorded attempt."""
-        wanted = list(ids)
-        if not wanted:
-            return set()
-        cursor = self.attempts.find({"_id": {"$in": wanted}}, {"_id": 1})
-        return {str(doc["_id"]) async for doc in cursor}
-
-    async def start(self, attempts: list[Document]) -> None:
-        """Record that these sends are about to start (``_id`` is the notification id)."""
+    async def start(self, attempts: list[Document]) -> set[str]:
+        """Record that these sends start (``_id``: notification id); return those started before."""
         now = datetime.now(UTC)
-        await insert_new(self.attempts, [{**doc, "started_at": now} for doc in attempts])
+        return await insert_new(self.attempts, [{**doc, "started_at": now} for doc in attempts])
 
     async def record_sent(self, document: Document) -> None:
         """Record one email as sent; return once the record is durable (group commit)."""

@@ -165,7 +165,8 @@ class Notifier:
             except SmtpPermanentError as exc:
                 outcomes[index] = Reject("invalid_address", exc.reason)
         if to_send:
-            await self._send_all(to_send, outcomes)
+            retried = {requests[i].id for i in to_send if items[i].attempts > 1}
+            await self._send_all(to_send, outcomes, retried)
         return [DONE if outcome is None else outcome for outcome in outcomes]
 
     @staticmethod
@@ -215,22 +216,22 @@ class Notifier:
         self,
         to_send: dict[int, tuple[NotificationRequest, Any]],
         outcomes: list[Outcome | None],
+        retried: set[str],
     ) -> None:
         """Record the attempts, send concurrently over the pool, record each email sent."""
         try:
-            resent = await self.ledger.started_ids(r.id for r, _ in to_send.values())
-            await self.ledger.start(
+            resent = await self.ledger.start(
                 [
                     {"_id": r.id, "customer_id": r.customer_id, "kind": r.data.kind}
                     for r, _ in to_send.values()
-                    if r.id not in resent
                 ]
             )
         except PyMongoError as exc:
             raise DependencyUnavailableError(f"MongoDB: {exc}") from exc
         for request, _ in to_send.values():
-            if request.id in resent:
+            if request.id in resent and request.id not in retried:
                 # Started before without a sent record: a crash or an outage came between.
+                self.metrics.emails.labels(request.data.kind, "resent_unconfirmed").inc()
                 log.warning(
                     "resending_unconfirmed_email",
                     notification_id=request.id,

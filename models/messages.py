@@ -314,7 +314,10 @@ class AdjustStamps(Envelope):
 
 
 class RedeemRewardData(DomainModel):
+    """``points``: how many points to spend on a reward priced as a rate (``points_rate``)."""
+
     reward_id: Name
+    points: Annotated[PositiveInt, Field(le=DELTA_LIMIT)] | None = None
     internal_note: Note | None = None
 
 

@@ -55,7 +55,8 @@ class TierSnapshot(_Frozen):
     @classmethod
     def of(cls, state: CustomerState) -> TierSnapshot:
         """Capture the tier fields of ``state``."""
-        return cls(**{name: getattr(state, name) for name in cls.model_fields})
+        # The state's fields are valid already: copied, not validated again.
+        return cls.model_construct(**{name: getattr(state, name) for name in cls.model_fields})
 
     def fields(self) -> dict[str, Any]:
         """The fields to put back into a state (``step.update(**snapshot.fields())``)."""

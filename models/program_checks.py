@@ -17,7 +17,8 @@ from models.values import ConfigModel, format_decimal
 
 if TYPE_CHECKING:
     from models.automations import Automation
-    from models.program import Reward, StampRules, Tier
+    from models.program import Reward, Tier
+    from models.program_earn import StampRules
     from models.reward_codes import CodeFormat
 
 CROSS_CHECK = "program_cross_check"
@@ -153,7 +154,8 @@ def partial_cross_problems(source: Mapping[str, Any]) -> list[str]:
     """Cross-section problems among the entries that validate, for a program that does not."""
     # Imported here: program.py imports this module for its own validator.
     from models.automations import Automation  # noqa: PLC0415
-    from models.program import Reward, StampRules, Tier  # noqa: PLC0415
+    from models.program import Reward, Tier  # noqa: PLC0415
+    from models.program_earn import StampRules  # noqa: PLC0415
     from models.reward_codes import CodeFormat  # noqa: PLC0415
 
     stamps = _valid_entries([source.get("stamps")], StampRules) if source.get("stamps") else []

@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, PlainSerializer, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 from pydantic_core import PydanticCustomError
 
 from models.values import ConfigModel, Name, exact_number, format_decimal
@@ -69,3 +69,67 @@ class RewardValue(ConfigModel):
         if self.percent is not None and self.percent > 100:
             raise PydanticCustomError("reward_value", "percent must be at most 100", {})
         return self
+
+
+class PointsRate(ConfigModel):
+    """A catalog reward bought with any number of points, in steps, at a rate.
+
+    ``points`` points are worth ``amount`` off (in the program's currency); a redemption names
+    how many points to spend (``reward.redeem`` ``points``): a multiple of ``points``, from
+    ``min_points`` to ``max_points``. The grant records the value it is worth.
+    """
+
+    points: Annotated[int, Field(strict=True, ge=1, le=10**9)]
+    amount: PositiveAmount
+    min_points: Annotated[int, Field(strict=True, ge=1, le=10**9)] | None = None
+    """The fewest points one redemption spends; none: one step."""
+    max_points: Annotated[int, Field(strict=True, ge=1, le=10**9)] | None = None
+    """The most points one redemption spends; none: no limit but the balance."""
+
+    @model_validator(mode="after")
+    def _steps(self) -> PointsRate:
+        for name in ("min_points", "max_points"):
+            bound = getattr(self, name)
+            if bound is not None and bound % self.points:
+                raise PydanticCustomError(
+                    "points_rate",
+                    "{name} ({bound}) must be a multiple of points ({points}), the step",
+                    {"name": name, "bound": bound, "points": self.points},
+                )
+        if self.max_points is not None and self.max_points < self.lowest:
+            raise PydanticCustomError(
+                "points_rate",
+                "max_points ({high}) must be at least min_points ({low})",
+                {"high": self.max_points, "low": self.lowest},
+            )
+        return self
+
+    @property
+    def lowest(self) -> int:
+        """The fewest points a redemption may spend."""
+        return self.min_points if self.min_points is not None else self.points
+
+    def value_of(self, points: int) -> RewardValue:
+        """What ``points`` points (a multiple of the step) are worth: an amount off."""
+        return RewardValue(kind="amount_off", amount=self.amount * (points // self.points))
+
+    def problem(self, points: int | None, balance: int) -> tuple[str, str] | None:
+        """Why spending ``points`` is refused (code, what to send instead), or ``None``."""
+        allowed = f"a multiple of {self.points} from {self.lowest}" + (
+            f" to {self.max_points}" if self.max_points is not None else ""
+        )
+        if points is None:
+            return "points_required", f"send points: {allowed}"
+        if points % self.points:
+            return "points_off_step", f"{points} points is not a whole step; send {allowed}"
+        if points < self.lowest:
+            return "points_below_minimum", f"{points} points is below the minimum; send {allowed}"
+        if self.max_points is not None and points > self.max_points:
+            return "points_above_maximum", f"{points} points is above the maximum; send {allowed}"
+        if points > balance:
+            return (
+                "insufficient_points",
+                f"{points} points asked, the balance is {balance}; send at most the balance "
+                f"({allowed})",
+            )
+        return None

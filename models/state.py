@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -277,7 +278,8 @@ class CustomerState(_Frozen):
 
     def order(self, order_id: str) -> OrderRecord | None:
         """The record of this order, if it was paid by this customer."""
-        return next((o for o in self.orders if o.order_id == order_id), None)
+        ids = list(map(attrgetter("order_id"), self.orders))  # a C loop: asked on every order
+        return self.orders[ids.index(order_id)] if order_id in ids else None
 
     def holds_tier_at(self, at: datetime) -> bool:
         """Whether the current tier is protected from automatic downgrade at ``at``."""

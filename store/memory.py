@@ -65,7 +65,7 @@ class MemoryCustomerRepository:
                 if docs.pair_id(cid, o) in self.order_archive
             ]
             # Activity a crash kept from the collection after its update (see save_batch).
-            self._insert_activity(doc.get("activity_pending", ()))
+            self._insert_activity(docs.pending_activity(doc))
             found[cid] = docs.decode_customer(copy.deepcopy(doc), restored, known)
         return found
 

@@ -114,13 +114,16 @@ class MongoCustomerRepository:
             *(self._find(list(part)) for part in chunks(ids, self.load_chunk))
         )
         found = {doc["_id"]: doc for part in parts for doc in part}
+        states = {cid: docs.unpack_state(doc) for cid, doc in found.items()}
         known, restored, _ = await asyncio.gather(
-            self.archives.known_ids(found, wanted),
-            self.archives.restored_orders(found, wanted),
+            self.archives.known_ids(found, states, wanted),
+            self.archives.restored_orders(found, states, wanted),
             self._complete(list(found.values())),
         )
         return {
-            cid: docs.decode_customer(doc, restored.get(cid, []), known.get(cid, frozenset()))
+            cid: docs.decode_customer(
+                doc, restored.get(cid, []), known.get(cid, frozenset()), states[cid]
+            )
             for cid, doc in found.items()
         }
 
@@ -130,7 +133,7 @@ class MongoCustomerRepository:
         if not unknown:
             return
         await asyncio.gather(
-            self.log.insert_missing([a for d in unknown for a in d.get("activity_pending", ())]),
+            self.log.insert_missing([a for d in unknown for a in docs.pending_activity(d)]),
             self.lookup.repair(unknown),
         )
         for doc in unknown:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from models.state import OrderRecord
+from models.state import CustomerState, OrderRecord
 from store import documents as docs
 from store.hot import HotPlan
 from store.mongo_log import (
@@ -35,14 +35,17 @@ class Archives:
         self.order_archive = order_archive
 
     async def known_ids(
-        self, found: Mapping[str, docs.Document], wanted: Mapping[str, LoadRequest]
+        self,
+        found: Mapping[str, docs.Document],
+        states: Mapping[str, CustomerState],
+        wanted: Mapping[str, LoadRequest],
     ) -> dict[str, frozenset[str]]:
         """Return, per customer, the requested message ids found in the id archive."""
         pairs: dict[str, tuple[str, str]] = {}
         for cid, doc in found.items():
             if not doc.get("archived_ids"):
                 continue
-            ring = set(doc["state"].get("applied_ids", ()))
+            ring = set(states[cid].applied_ids)
             for message_id in wanted[cid].message_ids - ring:
                 pairs[docs.pair_id(cid, message_id)] = (cid, message_id)
         known: dict[str, set[str]] = {}
@@ -53,14 +56,17 @@ class Archives:
         return {cid: frozenset(ids) for cid, ids in known.items()}
 
     async def restored_orders(
-        self, found: Mapping[str, docs.Document], wanted: Mapping[str, LoadRequest]
+        self,
+        found: Mapping[str, docs.Document],
+        states: Mapping[str, CustomerState],
+        wanted: Mapping[str, LoadRequest],
     ) -> dict[str, list[OrderRecord]]:
         """Return, per customer, the archived records of the orders the batch references."""
         ids: list[str] = []
         for cid, doc in found.items():
             if not doc.get("archived_orders"):
                 continue
-            hot = {o["order_id"] for o in doc["state"].get("orders", ())}
+            hot = {o.order_id for o in states[cid].orders}
             ids.extend(docs.pair_id(cid, o) for o in sorted(wanted[cid].order_ids - hot))
         restored: dict[str, list[OrderRecord]] = {}
         for part in chunks(ids, ID_CHUNK):

@@ -3,7 +3,7 @@
 ``python -m store.sizes 1000 10000`` applies that many ``order.paid`` (every tenth refunded in
 part) to one customer through the rules and the in-memory repository, batch by batch as the
 worker does (load hydrated, decide, save), and prints the stored customer document's BSON size
-next to the size of the same history kept whole in one document.
+next to the size of the state unpacked and of the same history kept whole in one document.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import bson
 from models.decide import applied_keys, decide
 from models.messages import InputMessage
 from models.program import Program
-from models.state import CustomerState
 from program_file import load_program
+from store.documents import unpack_state
 from store.memory import DEFAULT_HOT_ORDERS, MemoryCustomerRepository
 from store.repository import ActivityRecord, CustomerWrite, LoadRequest
 from topics.codec import parse_message
@@ -38,6 +38,8 @@ class Size:
 
     orders: int
     document: int
+    plain: int
+    """The same document with the state as a BSON sub-document instead of packed."""
     hot_orders: int
     ring: int
     archived_orders: int
@@ -85,24 +87,26 @@ async def measure(count: int, program: Program, hot_orders: int) -> Size:
         await _apply(repo, messages[start : start + BATCH], program, now)
     seconds = time.perf_counter() - started
     doc = repo.customers["size-1"]
-    state = CustomerState.model_validate(doc["state"])
+    state = unpack_state(doc)
+    plain = state.model_dump(mode="json")
     order_docs = list(repo.order_archive.values())
     whole_orders = [o["record"] for o in order_docs]
     whole_state = {
-        **doc["state"],
-        "orders": [*whole_orders, *doc["state"]["orders"]],
+        **plain,
+        "orders": [*whole_orders, *plain["orders"]],
         "applied_ids": [*(i["message_id"] for i in repo.id_archive.values()), *state.applied_ids],
     }
     return Size(
         orders=count,
         document=len(bson.encode(doc)),
+        plain=len(bson.encode({**doc, "state": plain})),
         hot_orders=len(state.orders),
         ring=len(state.applied_ids),
         archived_orders=len(order_docs),
         archived_ids=len(repo.id_archive),
         whole=len(bson.encode({**doc, "state": whole_state})),
-        lots=_part(doc["state"]["points_lots"]),
-        grants=_part(doc["state"]["rewards"]),
+        lots=_part(plain["points_lots"]),
+        grants=_part(plain["rewards"]),
         seconds=seconds,
     )
 
@@ -147,14 +151,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     program = load_program(args.program)
     print(
-        "| orders | stored document | hot orders | ring ids | live points lots | grants "
-        "| archived orders | archived ids | whole history in one document | time |"
+        "| orders | stored document | state unpacked | hot orders | ring ids | live points lots "
+        "| grants | archived orders | archived ids | whole history in one document | time |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for count in args.orders:
         s = asyncio.run(measure(count, program, args.hot_orders))
         print(
-            f"| {s.orders:,} | {s.document / 1024:,.1f} KiB | {s.hot_orders} | {s.ring} "
+            f"| {s.orders:,} | {s.document / 1024:,.1f} KiB | {s.plain / 1024:,.1f} KiB "
+            f"| {s.hot_orders} | {s.ring} "
             f"| {s.lots[0]:,} ({s.lots[1] / 1024:,.0f} KiB) "
             f"| {s.grants[0]:,} ({s.grants[1] / 1024:,.0f} KiB) "
             f"| {s.archived_orders:,} | {s.archived_ids:,} | {s.whole / 1024:,.1f} KiB "

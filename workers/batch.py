@@ -149,7 +149,8 @@ class Pipeline:
             attempt += 1
             done, redo, result = await self._fold_and_save(pending)
             created |= result.created
-            await self._side_effects(result, done)
+            with self.metrics.stage("side_effects"):
+                await self._side_effects(result, done)
             if redo:
                 self.metrics.conflicts.inc(len(redo))
                 log.info("version conflict; redoing", customers=len(redo), attempt=attempt)
@@ -164,7 +165,10 @@ class Pipeline:
     ) -> tuple[set[str | None], set[str], Fold]:
         """Load, fold and save once; return the customers done, those to redo, and the fold."""
         requests = _load_requests(records, self.applied_keys)
-        loaded = await self._store(lambda: self.repository.load_many(requests), "load customers")
+        with self.metrics.stage("load"):
+            loaded = await self._store(
+                lambda: self.repository.load_many(requests), "load customers"
+            )
         emails = {
             normalize_email(r.message.data.email)
             for r in records
@@ -177,8 +181,12 @@ class Pipeline:
         )
         now = self.clock()
         folder = Folder(loaded, self.decider(now), self.applied_keys, dict(owners), now)
-        result = await _fold_yielding(folder, records)
-        saved = await self._store(lambda: self.repository.save_batch(result.writes), "save batch")
+        with self.metrics.stage("fold"):
+            result = await _fold_yielding(folder, records)
+        with self.metrics.stage("save"):
+            saved = await self._store(
+                lambda: self.repository.save_batch(result.writes), "save batch"
+            )
         redo = set(saved.conflicts) | set(saved.email_taken)
         done: set[str | None] = {r.customer_id for r in records} - redo
         result.created -= redo

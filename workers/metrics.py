@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 BATCH_SIZES = (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -33,9 +37,22 @@ class Metrics:
         self.conflicts = Counter(
             "loyalty_version_conflicts", "Customers reloaded after a version conflict", registry=r
         )
+        self.stage_seconds = Histogram(
+            "loyalty_stage_seconds", "Seconds per batch stage (what bounds the rate)", ["stage"],
+            registry=r,
+        )  # fmt: skip
         self.published = Counter(
             "loyalty_outputs_published", "Output messages published", ["topic"], registry=r
         )
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time one stage of a batch (load, fold, save, side_effects) into ``stage_seconds``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds.labels(stage=name).observe(time.perf_counter() - started)
 
     def render(self) -> bytes:
         """Return the text exposition format."""

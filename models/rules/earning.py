@@ -18,7 +18,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 from models.messages import OrderPaidData
-from models.program import EarnRules, Tier
+from models.program import Tier
+from models.program_earn import EarnRules
 from models.rules.base import Context, Step, rank_of
 from models.rules.qualification import count
 from models.rules.tiers import rules_tier

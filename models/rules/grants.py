@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from models.outputs import RewardGranted, RewardGrantedData, RewardUsed, RewardUsedData
 from models.reward_codes import normalize_code, reward_code
+from models.reward_value import RewardValue
 from models.rules.base import Context, Step
 from models.state import GrantOrigin, RewardGrant
 
@@ -34,10 +35,12 @@ def grant_reward(
     tier: str | None = None,
     points_spent: int = 0,
     stamps_spent: int = 0,
+    value: RewardValue | None = None,
 ) -> tuple[Step, RewardGrant]:
     """Give the customer a reward with its code; return the step and the grant.
 
-    ``key`` tells apart several grants of one cause (the tier entered, the card number ...).
+    ``key`` tells apart several grants of one cause (the tier entered, the card number ...);
+    ``value`` overrides the catalog's (a reward priced as a rate is worth what was spent).
     """
     parts = (reason, reward_id) if key is None else (reason, key, reward_id)
     grant_id = step.output_id(ctx, "grant", *parts)
@@ -54,7 +57,7 @@ def grant_reward(
         cause=ctx.cause,
         cost_points=points_spent or None,
         cost_stamps=stamps_spent or None,
-        value=reward.value if reward is not None else None,
+        value=value or (reward.value if reward is not None else None),
         valid_until=ctx.at + timedelta(days=valid_days) if valid_days is not None else None,
     )
     step = step.update(rewards=(*step.state.rewards, grant))
@@ -104,18 +107,23 @@ def use_codes(
     """Mark the customer's issued grants with these codes ``used`` on this order.
 
     Returns the step and the ids of the grants used. A code that is unknown, another
-    customer's, already used or revoked never refuses the order: it is recorded on the
-    activity (``reward_code_not_used``) with the reason.
+    customer's, already used or revoked, or expired (past its ``valid_until``) never refuses
+    the order: it is recorded on the activity (``reward_code_not_used``) with the reason.
     """
     used_ids: list[str] = []
     for code in dict.fromkeys(normalize_code(c) for c in codes):
         grant = step.state.grant_by_code(code)
-        if grant is None or grant.status != "issued":
-            reason = (
-                "no reward of this customer has this code"
-                if grant is None
-                else f"the reward was already {grant.status}"
-            )
+        # Expiry is judged at the order's business time, so a replay decides the same way.
+        expired = (
+            grant is not None and grant.valid_until is not None and grant.valid_until <= ctx.at
+        )
+        if grant is None or grant.status != "issued" or expired:
+            if grant is None:
+                reason = "no reward of this customer has this code"
+            elif grant.status != "issued":
+                reason = f"the reward was already {grant.status}"
+            else:
+                reason = f"the reward expired at {grant.valid_until:%Y-%m-%d %H:%M} UTC"
             step = step.log(
                 ctx,
                 "reward_code_not_used",

@@ -21,8 +21,7 @@ from models.rules import earning, stamps, tiers
 from models.rules.base import Context, Duplicate, Rejection, Step
 from models.rules.grants import use_codes
 from models.rules.pending import add_pending, take_order_points
-from models.rules.periods import add_months
-from models.rules.points import add_lot
+from models.rules.points import add_lot, expiry_after
 from models.rules.qualification import count
 from models.rules.reinstate import reinstate_used_rewards
 from models.rules.reversal import record_triggers, undo_triggers
@@ -109,14 +108,14 @@ def _earn(
     earn = ctx.program.earn
     if earn.points_pending_days is None:
         months = earn.points_expire_after_months
-        expires_at = add_months(ctx.at, months) if months else None
+        expires_at = expiry_after(ctx.at, months) if months else None
         step, lot_id = add_lot(step, ctx, points, expires_at=expires_at, earned=False)
         confirm_at = None
     else:
         confirm_at = ctx.at + timedelta(days=earn.points_pending_days)
         months = earn.points_expire_after_months
         # The points' validity starts when they can be spent.
-        expires_at = add_months(confirm_at, months) if months else None
+        expires_at = expiry_after(confirm_at, months) if months else None
         step, lot_id = add_pending(
             step,
             ctx,

@@ -12,15 +12,15 @@ Rules chosen here (see docs/domain.md):
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from datetime import datetime
+from bisect import bisect_left, bisect_right
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from models.messages import AdjustPoints, ExpirePoints
 from models.outputs import Cause, derive_id
 from models.rules import tiers
 from models.rules.base import Context, Rejection, Step, over_deduction
-from models.rules.periods import add_months
+from models.rules.periods import add_months, start_of_day
 from models.rules.qualification import count
 from models.state import PointsLot
 
@@ -30,37 +30,76 @@ def _spend_order(lot: PointsLot) -> tuple[bool, datetime, datetime, str]:
     return (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at, lot.lot_id)
 
 
+def expiry_after(at: datetime, months: int) -> datetime:
+    """When points earned at ``at`` expire: at the end of the same date ``months`` later (UTC).
+
+    Whole days, so all the points a customer earns on one day expire together, in one lot.
+    """
+    return start_of_day(add_months(at, months).date()) + timedelta(days=1)
+
+
 def add_lot(
     step: Step, ctx: Context, amount: int, *, expires_at: datetime | None, earned: bool = True
 ) -> tuple[Step, str]:
-    """Add a lot of ``amount`` points; when ``earned`` it also counts toward points earned."""
-    lot_id = derive_id(ctx.id_base, "lot")
+    """Add ``amount`` points expiring at ``expires_at``; return the step and the lot's id.
+
+    When ``earned`` they also count toward points earned. See ``insert_lot`` for the lot.
+    """
     lot = PointsLot.model_construct(
-        lot_id=lot_id,
+        lot_id=derive_id(ctx.id_base, "lot"),
         amount=amount,
         original=amount,
         earned_at=ctx.at,
         expires_at=expires_at,
         cause=ctx.cause,
     )
-    step = insert_lot(step, lot)
+    step, lot_id = _place(step, lot)
     if earned:
         step = record_earned(step, ctx, amount, ctx.at)
     return step, lot_id
 
 
 def insert_lot(step: Step, lot: PointsLot) -> Step:
-    """Add a lot to the spendable balance, in spend order."""
-    # Kept in spend order, so spending and expiry read the front and never sort. An order's
-    # lot usually expires last of all (same expiry rule, latest date): it goes at the end.
+    """Add a lot to the spendable balance, in spend order.
+
+    Points that expire at the same moment (or never) share one lot: it keeps the id, cause and
+    earned time of the first points put in it. So the customer holds at most one lot per day
+    of the expiry period, however many orders.
+    """
+    step, _ = _place(step, lot)
+    return step
+
+
+def _place(step: Step, lot: PointsLot) -> tuple[Step, str]:
+    """Insert ``lot`` in spend order, or add it to the lot with the same expiry; return its id."""
     lots = step.state.points_lots
+    expires_at = lot.expires_at
+    # Kept in spend order, so spending and expiry read the front and never sort. Points from
+    # an order usually expire last of all (same expiry rule, latest date): the end of the list.
+    last = lots[-1].expires_at if lots else None
+    if lots and last == expires_at:
+        index = len(lots) - 1
+    elif expires_at is None or not lots or (last is not None and last < expires_at):
+        index = -1  # no lot expires then: it would be the last one
+    else:
+        index = bisect_left(lots, (False, expires_at), key=lambda held: _spend_order(held)[:2])
+        if index >= len(lots) or lots[index].expires_at != expires_at:
+            index = -1
+    balance = step.state.points_balance + lot.amount
+    if index >= 0:
+        same = lots[index]
+        merged = same.model_copy(
+            update={"amount": same.amount + lot.amount, "original": same.original + lot.amount}
+        )
+        placed = (*lots[:index], merged, *lots[index + 1 :])
+        return step.update(points_lots=placed, points_balance=balance), same.lot_id
     key = _spend_order(lot)
     if not lots or _spend_order(lots[-1]) <= key:
         placed = (*lots, lot)
     else:
-        index = bisect_right(lots, key, key=_spend_order)
-        placed = (*lots[:index], lot, *lots[index:])
-    return step.update(points_lots=placed, points_balance=step.state.points_balance + lot.amount)
+        at = bisect_right(lots, key, key=_spend_order)
+        placed = (*lots[:at], lot, *lots[at:])
+    return step.update(points_lots=placed, points_balance=balance), lot.lot_id
 
 
 def record_earned(step: Step, ctx: Context, amount: int, at: datetime) -> Step:
@@ -143,7 +182,8 @@ def adjust(step: Step, message: AdjustPoints, ctx: Context) -> Step | Rejection:
     if (refusal := over_deduction("points", data.delta, balance)) is not None:
         return refusal
     if data.delta > 0:
-        expires_at = add_months(ctx.at, data.expires_in_months) if data.expires_in_months else None
+        months = data.expires_in_months
+        expires_at = expiry_after(ctx.at, months) if months else None
         step, lot_id = add_lot(step, ctx, data.delta, expires_at=expires_at)
         details: dict[str, object] = {
             "lot_id": lot_id,

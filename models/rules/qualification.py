@@ -70,17 +70,26 @@ def record(tally: Qualifying, delta: Counts, moment: datetime, program: Program)
     if periods and periods[-1].start == start:  # the usual case: more activity today
         periods = (*periods[:-1], periods[-1].plus(delta))
     elif not periods or periods[-1].start < start:
-        periods = (*periods, PeriodCounts.model_construct(start=start).plus(delta))
+        periods = (*periods, _bucket(start, delta))
     else:  # a reversal dated to an earlier bucket
         buckets = list(periods)
         index = bisect_left(buckets, start, key=lambda bucket: bucket.start)
         if index < len(buckets) and buckets[index].start == start:
             buckets[index] = buckets[index].plus(delta)
         else:
-            buckets.insert(index, PeriodCounts.model_construct(start=start).plus(delta))
+            buckets.insert(index, _bucket(start, delta))
         periods = tuple(buckets)
     return tally.model_copy(
         update={"total": total, "window": tally.window.plus(delta), "periods": periods}
+    )
+
+
+def _bucket(start: date, delta: Counts) -> PeriodCounts:
+    return PeriodCounts.model_construct(
+        start=start,
+        points_earned=delta.points_earned,
+        amount_spent=delta.amount_spent,
+        orders=delta.orders,
     )
 
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from models.messages import RedeemReward, RevokeReward
 from models.outputs import RewardRedeemed, RewardRedeemedData, RewardRevoked, RewardRevokedData
+from models.program import Reward
+from models.reward_value import RewardValue
 from models.rules.base import Context, Rejection, Step
 from models.rules.grants import grant_reward, reward_lines
 from models.rules.points import add_lot, take_points
 from models.rules.stamps import add_stamps, take_stamps
+from models.values import format_decimal
 
 
 def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
@@ -25,11 +28,9 @@ def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
     reward = ctx.program.find_reward(data.reward_id)
     if reward is None:
         priced = [
-            f"{r.reward_id} ({r.cost_points} points)"
-            if r.cost_points
-            else f"{r.reward_id} ({r.cost_stamps} stamps)"
+            _priced(r)
             for r in ctx.program.rewards
-            if r.cost_points or r.cost_stamps
+            if r.cost_points or r.cost_stamps or r.points_rate
         ]
         return Rejection(
             code="unknown_reward",
@@ -37,7 +38,10 @@ def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
             f"{', '.join(priced) or '(none)'}",
         )
     state = step.state
-    points, stamps = reward.cost_points or 0, reward.cost_stamps or 0
+    price = _price(reward, data.points, state.points_balance, ctx)
+    if isinstance(price, Rejection):
+        return price
+    points, stamps, value = price
     if not points and not stamps:
         return Rejection(
             code="reward_not_redeemable",
@@ -59,7 +63,13 @@ def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
     step, _ = take_points(step, points)
     step, _ = take_stamps(step, stamps)
     step, grant = grant_reward(
-        step, ctx, reward.reward_id, "redeem", points_spent=points, stamps_spent=stamps
+        step,
+        ctx,
+        reward.reward_id,
+        "redeem",
+        points_spent=points,
+        stamps_spent=stamps,
+        value=value,
     )
     grant_id = grant.grant_id
     step = step.emit(
@@ -98,7 +108,42 @@ def redeem(step: Step, message: RedeemReward, ctx: Context) -> Step | Rejection:
         grant_id=grant_id,
         points_spent=points,
         stamps_spent=stamps,
+        value=grant.value.model_dump(mode="json") if grant.value else None,
     )
+
+
+def _price(
+    reward: Reward, asked: int | None, balance: int, ctx: Context
+) -> tuple[int, int, RewardValue | None] | Rejection:
+    """What a redemption spends (points, stamps) and, for a rate, the value it buys."""
+    rate = reward.points_rate
+    if rate is not None:
+        if (problem := rate.problem(asked, balance)) is not None or asked is None:
+            code, hint = problem or ("points_required", "send points")
+            return Rejection(
+                code=code,
+                reason=f"reward {reward.reward_id!r} is priced at {rate.points} points for "
+                f"{format_decimal(rate.amount)} {ctx.program.currency} off; {hint}",
+            )
+        return asked, 0, rate.value_of(asked)
+    points = reward.cost_points or 0
+    if asked is not None and asked != points:
+        return Rejection(
+            code="points_not_accepted",
+            reason=f"reward {reward.reward_id!r} has a fixed price"
+            + (f" of {points} points" if points else "")
+            + "; leave points out (points is only for rewards priced with points_rate)",
+        )
+    return points, reward.cost_stamps or 0, None
+
+
+def _priced(reward: Reward) -> str:
+    if reward.cost_points:
+        return f"{reward.reward_id} ({reward.cost_points} points)"
+    if reward.cost_stamps:
+        return f"{reward.reward_id} ({reward.cost_stamps} stamps)"
+    step = reward.points_rate.points if reward.points_rate else 0
+    return f"{reward.reward_id} (points in steps of {step})"
 
 
 def revoke(step: Step, message: RevokeReward, ctx: Context) -> Step | Rejection:

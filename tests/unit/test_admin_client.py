@@ -47,6 +47,9 @@ def test_rewards_and_stamps():
     assert isinstance(
         parse_message(client.redeem_reward("c-1", "free-coffee").envelope), RedeemReward
     )
+    rate = parse_message(client.redeem_reward("c-1", "points-off", points=700).envelope)
+    assert isinstance(rate, RedeemReward)
+    assert rate.data.points == 700
     revoke = client.revoke_reward("c-1", "g-1", internal_note="sent by mistake")
     assert isinstance(parse_message(revoke.envelope), RevokeReward)
     stamps = client.adjust_stamps("c-1", -2)

@@ -208,8 +208,23 @@ def test_contract_view_shape() -> None:
         assert (
             {"reward_id", "name"}
             <= set(reward)
-            <= {"reward_id", "name", "cost_points", "cost_stamps", "value", "valid_days"}
+            <= {
+                "reward_id",
+                "name",
+                "cost_points",
+                "cost_stamps",
+                "value",
+                "valid_days",
+                "points_rate",
+            }
         )
+    [rate] = [r for r in view["rewards"] if "points_rate" in r]
+    assert rate["points_rate"] == {
+        "points": 100,
+        "amount": "1.00",
+        "min_points": 500,
+        "max_points": 10000,
+    }
     assert {
         "reward_id": "tote-bag",
         "name": "Canvas tote bag",

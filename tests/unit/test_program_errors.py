@@ -120,3 +120,16 @@ def test_the_domain_imports_no_io() -> None:
                 if name.split(".")[0] in IO_MODULES or name == "open()"
             ]
     assert found == []
+
+
+def test_a_key_written_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "program.yaml"
+    text = EXAMPLE.read_text(encoding="utf-8") + "\ncurrency: USD\n"
+    path.write_text(text, encoding="utf-8")
+    first = 1 + next(n for n, line in enumerate(text.splitlines()) if line.startswith("currency:"))
+    last = len(text.splitlines())
+    with pytest.raises(ProgramError) as caught:
+        load_program(path)
+    message = str(caught.value)
+    assert "key 'currency' appears twice" in message
+    assert f"lines {first} and {last}" in message

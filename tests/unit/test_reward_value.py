@@ -73,3 +73,17 @@ def test_valid_days_must_be_a_positive_whole_number() -> None:
     rewards = [{**REWARDS[0], "valid_days": 0}, *REWARDS[1:]]
     with pytest.raises(ProgramError, match=r"rewards\[0\]\.valid_days"):
         make_program(rewards=rewards)
+
+
+def test_an_expired_code_is_not_used_by_a_later_order() -> None:
+    program = make_program(rewards=REWARDS)
+    decision = apply(joined(program=program), order("o1", "600.00"), program)
+    [grant] = decision.state.rewards
+    late = order("o2", "10.00", at=T0 + timedelta(days=31), reward_codes=[grant.code])
+    after = apply(decision.state, late, program)
+    assert after.state.grant(grant.grant_id).status == "issued"
+    assert "reward.used" not in [o.type for o in after.outputs]
+    [note] = [a for a in after.activity if a.kind == "reward_code_not_used"]
+    assert "expired" in note.details["reason"]
+    in_time = order("o3", "10.00", at=T0 + timedelta(days=29), reward_codes=[grant.code])
+    assert apply(decision.state, in_time, program).state.grant(grant.grant_id).status == "used"

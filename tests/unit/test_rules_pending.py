@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from models.decide import Decision
 from tests.unit.factories import T0, apply, joined, later, make_program, msg, order
@@ -35,9 +35,9 @@ def test_order_points_are_pending_then_confirmed_by_the_time_event() -> None:
     assert (state.points_balance, state.points_pending) == (400, 0)
     [entry] = [a for a in decision.activity if a.kind == "points_confirmed"]
     assert entry.at == due
-    # validity starts at the confirmation
+    # validity starts at the confirmation, to the end of that day a year later
     [lot] = state.points_lots
-    assert lot.expires_at == due.replace(year=due.year + 1)
+    assert lot.expires_at == datetime(due.year + 1, due.month, due.day + 1, tzinfo=UTC)
     assert state.next_due_at == lot.expires_at
     # the scheduler's event again: a duplicate; under another id: nothing left to do
     assert apply(state, confirm(due, id="time:c-1:points.confirm"), PENDING).duplicate

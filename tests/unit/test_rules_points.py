@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.unit.factories import T0, apply, joined, kinds, later, make_program, msg
+from tests.unit.factories import T0, apply, joined, kinds, later, make_program, msg, order
 
 
 def adjust(delta: int, at: datetime = T0, **data: object):
@@ -32,7 +32,8 @@ def test_positive_adjustment_adds_a_lot_counts_as_earned_and_sends_no_email() ->
 def test_adjustment_with_expiry_in_months_dates_the_lot() -> None:
     state = joined(adjust(50, expires_in_months=1, at=datetime(2025, 1, 31, tzinfo=UTC)))
     [lot] = state.points_lots
-    assert lot.expires_at == datetime(2025, 2, 28, tzinfo=UTC)
+    # 31 January + 1 month clamps to 28 February; the points last that whole day.
+    assert lot.expires_at == datetime(2025, 3, 1, tzinfo=UTC)
 
 
 def test_negative_adjustment_larger_than_balance_is_refused_naming_balance_and_delta() -> None:
@@ -53,7 +54,7 @@ def test_negative_adjustment_larger_than_balance_is_refused_naming_balance_and_d
         ([(100, None), (100, 6), (100, 1)], 150, [100, 50, 0]),
         ([(100, None), (100, 6)], 120, [80, 0]),
         ([(100, 3), (100, 3)], 150, [0, 50]),  # same expiry: the older lot first
-        ([(100, None), (100, None)], 50, [50, 100]),
+        ([(100, None), (100, None)], 50, [150]),  # points that never expire share one lot
     ],
 )
 def test_spending_consumes_soonest_expiring_lots_first_and_never_expiring_last(
@@ -78,7 +79,7 @@ def test_negative_adjustment_reduces_points_earned() -> None:
 
 def test_scheduled_expiry_removes_due_lots_but_not_points_earned() -> None:
     state = joined(adjust(100, expires_in_months=1), adjust(20))
-    decision = apply(state, msg("points.expire", {"due_at": later(31).isoformat()}, at=later(31)))
+    decision = apply(state, msg("points.expire", {"due_at": later(32).isoformat()}, at=later(32)))
     assert decision.state is not None
     assert decision.state.points_balance == 20
     assert decision.state.points_earned == 120
@@ -102,7 +103,7 @@ def test_due_points_expire_before_a_later_message_can_spend_them() -> None:
     assert decision.state.points_balance == 0
     # the scheduler's event, arriving later, finds nothing left and logs nothing
     late = apply(
-        decision.state, msg("points.expire", {"due_at": later(31).isoformat()}, at=later(41))
+        decision.state, msg("points.expire", {"due_at": later(32).isoformat()}, at=later(41))
     )
     assert late.activity == ()
     assert late.state is not None
@@ -111,7 +112,7 @@ def test_due_points_expire_before_a_later_message_can_spend_them() -> None:
 
 def test_expiry_activity_id_is_the_same_whoever_notices_it() -> None:
     state = joined(adjust(100, expires_in_months=1))
-    by_event = apply(state, msg("points.expire", {"due_at": later(31).isoformat()}, at=later(31)))
+    by_event = apply(state, msg("points.expire", {"due_at": later(32).isoformat()}, at=later(32)))
     lazily = apply(state, adjust(5, at=later(40)))
     assert by_event.activity[0].activity_id == lazily.activity[0].activity_id
 
@@ -144,8 +145,25 @@ def test_expiry_noticed_by_an_adjustment_still_emails_like_the_scheduled_event()
     program = make_program(emails={"points_expired": True})
     state = joined(adjust(100, expires_in_months=1), program=program)
     by_event = apply(
-        state, msg("points.expire", {"due_at": later(31).isoformat()}, at=later(31)), program
+        state, msg("points.expire", {"due_at": later(32).isoformat()}, at=later(32)), program
     )
     lazily = apply(state, adjust(5, at=later(40)), program)
     assert [o.id for o in by_event.outputs] == [o.id for o in lazily.outputs]
     assert kinds(lazily) == ["notification.requested"]
+
+
+def test_points_expiring_on_the_same_day_share_one_lot() -> None:
+    program = make_program(earn={"points_per_currency_unit": 1, "points_expire_after_months": 12})
+    state = joined(
+        order("o1", "10.00"),
+        order("o2", "20.00", at=later(0, hours=5)),
+        order("o3", "30.00", at=later(1)),
+        program=program,
+    )
+    assert [(lot.amount, lot.original) for lot in state.points_lots] == [(30, 30), (30, 30)]
+    first = state.points_lots[0]
+    assert (first.cause.type, first.expires_at) == ("order.paid", datetime(2026, 3, 2, tzinfo=UTC))
+    refund = msg("order.refunded", {"order_id": "o2", "refund_id": "r2"}, at=later(2))
+    decision = apply(state, refund, program)
+    # o2's points come back out of the lot they went into, before the later-expiring one.
+    assert [lot.amount for lot in decision.state.points_lots] == [10, 30]

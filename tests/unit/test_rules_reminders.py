@@ -12,7 +12,8 @@ REMINDING = make_program(
     membership_period={"months": 12},
     qualification_period={"rolling_months": 12},
 )
-EXPIRES = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # 12 months after T0
+EXPIRES = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # 12 months after T0: the hold ends
+LOT_EXPIRES = datetime(2026, 3, 2, tzinfo=UTC)  # points last to the end of that day
 
 
 def tick(at: datetime, id: str | None = None):
@@ -27,17 +28,17 @@ def emails(decision, kind: str):
 
 def test_points_expiring_is_requested_n_days_before_a_lot_expires_once() -> None:
     state = joined(order("o1", "100.00"), program=REMINDING)
-    remind = EXPIRES - timedelta(days=30)
+    remind = LOT_EXPIRES - timedelta(days=30)
     assert state.reminder_at == remind
     assert state.next_due_at == remind
     decision = apply(state, tick(remind, id="time:c-1:reminder.due"), REMINDING)
     [email] = emails(decision, "points_expiring")
     assert email.data.template_data["points"] == 100
-    assert email.data.template_data["expires_at"] == EXPIRES.isoformat()
+    assert email.data.template_data["expires_at"] == LOT_EXPIRES.isoformat()
     state = decision.state
     assert state.points_lots[0].reminded
     assert state.reminder_at is None
-    assert state.next_due_at == EXPIRES
+    assert state.next_due_at == EXPIRES  # the base tier's hold ends first, then the lot
     # the scheduler's event again, or under another id: nothing sent twice
     assert apply(state, tick(remind, id="time:c-1:reminder.due"), REMINDING).duplicate
     assert not emails(apply(state, tick(remind + timedelta(days=1)), REMINDING), "points_expiring")
@@ -45,7 +46,7 @@ def test_points_expiring_is_requested_n_days_before_a_lot_expires_once() -> None
 
 def test_a_later_message_requests_it_first_with_the_same_id() -> None:
     state = joined(order("o1", "100.00"), program=REMINDING)
-    remind = EXPIRES - timedelta(days=30)
+    remind = LOT_EXPIRES - timedelta(days=30)
     by_tick = emails(apply(state, tick(remind), REMINDING), "points_expiring")
     by_order = emails(
         apply(state, order("o2", "5.00", at=remind + timedelta(days=2)), REMINDING),
@@ -61,7 +62,7 @@ def test_no_reminder_for_a_spent_lot() -> None:
     ).state
     assert state.points_lots == ()
     assert state.reminder_at is None
-    decision = apply(state, tick(EXPIRES - timedelta(days=30)), REMINDING)
+    decision = apply(state, tick(LOT_EXPIRES - timedelta(days=30)), REMINDING)
     assert not emails(decision, "points_expiring")
 
 
@@ -89,7 +90,7 @@ def test_the_email_toggle_turns_it_off_but_it_is_still_handled_once() -> None:
         emails={"points_expiring": False},
     )
     state = joined(order("o1", "100.00"), program=program)
-    decision = apply(state, tick(EXPIRES - timedelta(days=30)), program)
+    decision = apply(state, tick(LOT_EXPIRES - timedelta(days=30)), program)
     assert not emails(decision, "points_expiring")
     [entry] = [a for a in decision.activity if a.kind == "points_expiring_reminder"]
     assert entry.details["notified"] is False

@@ -46,4 +46,5 @@ def test_next_due_at_is_the_earliest_lot_expiry_or_tier_end() -> None:
 def test_program_expiry_for_earned_points_dates_order_lots() -> None:
     program = make_program(earn={"points_per_currency_unit": 1, "points_expire_after_months": 24})
     state = joined(order("o1", "10.00"), program=program)
-    assert state.points_lots[0].expires_at == later(730)  # 2025-03-01 + 24 months
+    # 2025-03-01 + 24 months, to the end of that day
+    assert state.points_lots[0].expires_at == later(731, hours=-12)
