@@ -41,10 +41,8 @@ from topics import names
 IMPORT_SOURCE = "import"
 BATCH_ID_LIMIT = 180
 """Command ids are ``<batch_id>:<row>`` and ids are at most 200 characters."""
-UNKNOWN_CUSTOMER = (
-    "unknown customer: no customer has this email; imports change existing customers only "
-    "(add the customer first, then import this row again)"
-)
+UNKNOWN_CUSTOMER = "unknown customer: no customer has this email"
+"""Kept short: it is written once per unknown row (the summary says what to do, once)."""
 
 TOPIC_BY_KIND: dict[ImportKind, str] = {
     "tiers": names.TIER_COMMANDS,
