@@ -11,6 +11,7 @@ import typer
 from cli.bench_decide import decide_bench
 from cli.bench_import import bench_import
 from cli.bench_notify import notify
+from cli.bench_pipeline import pipeline
 
 app = typer.Typer(help="Measure the engine: rules, pipeline, imports.", no_args_is_help=True)
 
@@ -23,3 +24,4 @@ def _group() -> None:
 app.command("decide")(decide_bench)
 app.command("notify")(notify)
 app.command("import")(bench_import)
+app.command("pipeline")(pipeline)

@@ -1,26 +1,35 @@
-"""``loyalty demo``: play the scripted scenario against the local stack and print what happened."""
+"""``loyalty demo``: play the scripted scenario through a real worker and print what it stored."""
 
 from __future__ import annotations
 
 import asyncio
 import email
 from email import policy
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from cli.console import make_console
+from demo.readback import ReadBackError
 from demo.runner import DemoResult, play
-from models.outputs import NotificationRequested, RewardGranted, TierChanged
 from models.program import ProgramError
 from program_file import load_program
 from settings import SettingsError, get_settings
+from stack.worker import WorkerError
+from topics.admin import TopicLayoutError
 
 console = make_console()
 
 
-def _activity_line(kind: str, delta: int | None, details: dict[str, object]) -> str:
-    parts = [kind] + ([f"{delta:+d}"] if delta is not None else [])
+def _activity_line(entry: dict[str, Any]) -> str:
+    parts = [str(entry["kind"])]
+    if entry.get("delta") is not None:
+        parts.append(f"{entry['delta']:+d}")
+    for note in ("customer_note", "internal_note"):
+        if entry.get(note):
+            parts.append(f"{note}={entry[note]!r}")
+    details = entry.get("details") or {}
     parts += [f"{key}={value}" for key, value in details.items() if value not in (None, [], {})]
     return " ".join(parts)
 
@@ -30,14 +39,12 @@ def _print_steps(result: DemoResult) -> None:
         console.rule(f"step {number}: {step_result.step.title}")
         for note in step_result.step.notes:
             console.print(f"  [yellow]import report[/yellow] {note}")
-        for message_id, decision in step_result.decisions:
-            if decision.rejection is not None:
-                console.print(f"  [red]refused[/red] {message_id}: {decision.rejection.reason}")
-            for entry in decision.activity:
-                line = _activity_line(entry.kind, entry.delta, entry.details)
-                console.print(f"  {entry.cause.type} {entry.cause.id} -> {line}")
-        for error in step_result.errors:
-            console.print(f"  [red]invalid[/red] {error}")
+        for customer_id, entry in step_result.activity:
+            cause = entry["cause"]
+            line = _activity_line(entry)
+            if entry["kind"] == "rejected":
+                line = f"[red]{line}[/red]"
+            console.print(f"  {customer_id} {cause['type']} {cause['id']} -> {line}")
 
 
 def _print_customers(result: DemoResult) -> None:
@@ -46,28 +53,38 @@ def _print_customers(result: DemoResult) -> None:
         "points",
         "earned",
         "stamps",
+        "spend",
         "tier",
         "expires",
-        "rewards",
-        title="customers after the scenario",
+        "rewards (code, status)",
+        title="customers read back from MongoDB (GET /customers/<id> on the worker)",
     )
-    for state in result.states.values():
-        rewards = ", ".join(f"{g.reward_id} ({g.status})" for g in state.rewards) or "-"
-        expires = state.tier_expires_at.date().isoformat() if state.tier_expires_at else "-"
+    for view in result.views.values():
+        rewards = "\n".join(
+            f"{r['reward_id']} {r.get('code') or '-'} ({r['status']})" for r in view["rewards"]
+        )
+        expires = (view.get("tier_expires_at") or "-")[:10]
         table.add_row(
-            state.customer_id,
-            str(state.points_balance),
-            str(state.points_earned),
-            str(state.stamps_balance),
-            state.tier or "-",
+            view["customer_id"],
+            str(view["points_balance"]),
+            str(view.get("points_earned", "-")),
+            str(view["stamps_balance"]),
+            str(view["lifetime_spend"]),
+            view.get("tier") or "-",
             expires,
-            rewards,
+            rewards or "-",
         )
     console.print(table)
 
 
+def _print_activity(result: DemoResult) -> None:
+    for view in result.views.values():
+        console.rule(f"activity of {view['customer_id']} (newest first)")
+        for entry in view["activity"]:
+            console.print(f"  {entry['at'][:19]} {_activity_line(entry)}")
+
+
 def _print_outputs(result: DemoResult) -> None:
-    changes = [out for out in result.outputs if isinstance(out, TierChanged)]
     table = Table(
         "customer",
         "from",
@@ -76,27 +93,27 @@ def _print_outputs(result: DemoResult) -> None:
         "cause",
         "notified",
         "entry rewards",
-        title="tier.changed messages (loyalty.tier-changes)",
+        title="tier.changed messages read from loyalty.tier-changes",
     )
-    for change in changes:
-        data = change.data
+    for change in result.outputs_of("tier.changed"):
+        data = change["data"]
         table.add_row(
-            change.customer_id,
-            data.from_tier or "-",
-            data.to_tier or "-",
-            data.direction,
-            f"{data.cause.type} {data.cause.id}",
-            str(data.notified),
-            ", ".join(data.entry_rewards_granted) or "-",
+            change["customer_id"],
+            data.get("from_tier") or "-",
+            data.get("to_tier") or "-",
+            data["direction"],
+            f"{data['cause']['type']} {data['cause']['id']}",
+            str(data["notified"]),
+            ", ".join(data.get("entry_rewards_granted") or []) or "-",
         )
     console.print(table)
-    grants = [out for out in result.outputs if isinstance(out, RewardGranted)]
-    console.print(
-        f"reward.granted messages: {len(grants)} "
-        f"({', '.join(f'{g.data.reward_id} code {g.data.code}' for g in grants) or 'none'})"
-    )
-    for note in (out for out in result.outputs if isinstance(out, NotificationRequested)):
-        console.print(f"email requested: {note.data.kind} for {note.customer_id}")
+    grants = result.outputs_of("reward.granted")
+    listed = ", ".join(f"{g['data']['reward_id']} code {g['data'].get('code')}" for g in grants)
+    console.print(f"reward.granted messages on loyalty.rewards: {len(grants)} ({listed or 'none'})")
+    requests = result.outputs_of("notification.requested")
+    console.print(f"notification requests on loyalty.notifications: {len(requests)}")
+    for note in requests:
+        console.print(f"  {note['data']['kind']} for {note['customer_id']}")
 
 
 def _print_mail(result: DemoResult) -> None:
@@ -105,11 +122,14 @@ def _print_mail(result: DemoResult) -> None:
         message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         console.print(f"  to {message['To']}: {message['Subject']}")
     if not result.mail_files:
-        console.print("  (the email notifier that sends the requested emails is not built yet)")
+        console.print(
+            "  (the demo runs the worker only; `loyalty consumers` turns the notification "
+            "requests above into email)"
+        )
 
 
 def demo() -> None:
-    """Play the scripted scenario on the local stack and print balances, tiers and messages."""
+    """Start a worker, play the scripted scenario through Kafka and print what MongoDB holds."""
     try:
         settings = get_settings()
         program = load_program(settings.program_file)
@@ -118,13 +138,20 @@ def demo() -> None:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(
-        f"program {program.version} ({settings.program_file}); Kafka {settings.kafka_bootstrap}\n"
-        "The stream workers and the MongoDB store are not built yet: the demo publishes each "
-        "step to the input topics, reads it back from Kafka and applies the domain rules "
-        "in-process."
+        f"program {program.version} ({settings.program_file}); Kafka {settings.kafka_bootstrap}; "
+        f"MongoDB database {settings.mongo_database!r}\n"
+        "The demo starts `loyalty worker` as a separate process, publishes each step to the "
+        "input topics, waits until the worker has applied it and reads the customers back "
+        "through the worker's read interface."
     )
-    result = asyncio.run(play(settings, program))
+    try:
+        result = asyncio.run(play(settings, program))
+    except (WorkerError, ReadBackError, TopicLayoutError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     _print_steps(result)
     _print_customers(result)
+    _print_activity(result)
     _print_outputs(result)
     _print_mail(result)
+    console.print(f"worker stopped; its log: {result.worker_log}")

@@ -1,9 +1,10 @@
-"""Play the demo scenario through the real Kafka topics and report what the rules made of it.
+"""Play the demo scenario through the real pipeline and read back what the worker stored.
 
-The stream workers, the MongoDB store and the email notifier are not built yet. Until they are,
-the demo publishes each step to the contract's input topics, reads the same messages back from
-Kafka, applies ``models.decide`` to them in order and keeps the customer states in memory. It
-says so in its output instead of pretending a worker did it.
+The demo starts `loyalty worker` as a separate process, publishes each step of the scenario to
+the contract's input topics, waits until the worker's read interface (``GET /customers/<id>``)
+shows every message of the step in the customer's activity, reads the customers back from
+MongoDB through that interface, stops the worker it started (SIGTERM: it finishes its batch and
+publishes its outbox) and then reads the output messages of this run from the output topics.
 """
 
 from __future__ import annotations
@@ -11,34 +12,33 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-from bootstrap import kafka_consumer, kafka_producer
-from demo.scenario import Step, scenario
-from models.decide import Decision, decide
-from models.outputs import OutputMessage
+from admin.imports import Delivered, ImportOptions, run_import
+from admin.sinks import KafkaSink
+from bootstrap import kafka_producer
+from demo.readback import OutputTail, View, wait_applied
+from demo.scenario import Step, customers, scenario
 from models.program import Program
-from models.state import CustomerState
 from settings import Settings
-from topics import names
+from stack.worker import WorkerProcess
+from store.mongo import open_repository
 from topics.admin import ensure_topics
-from topics.codec import MessageError, parse_message
+from topics.names import Topics
 
-READ_BACK_SECONDS = 30.0
+STEP_SECONDS = 60.0
+"""How long one step may take to be applied before the demo gives up and says what is missing."""
 
 
 @dataclass
 class StepResult:
-    """What one step did: the decisions per message id, and the step's notes."""
+    """One step as played: what was published and the activity it left, per customer."""
 
     step: Step
-    decisions: list[tuple[str, Decision]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    activity: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -48,98 +48,146 @@ class DemoResult:
     run_id: str
     program: Program
     steps: list[StepResult]
-    states: dict[str, CustomerState]
+    views: dict[str, View]
+    """The customers as the read interface returns them, by demo key (alice, bob, carol)."""
+    outputs: list[tuple[str, View]]
+    """(topic, message) read from the output topics for this run's customers."""
     mail_files: list[Path]
+    worker_log: Path
 
-    @property
-    def outputs(self) -> list[OutputMessage]:
-        """Every output the rules produced, in order."""
-        return [out for step in self.steps for _, dec in step.decisions for out in dec.outputs]
-
-
-async def _positioned_consumer(settings: Settings, producer: AIOKafkaProducer) -> AIOKafkaConsumer:
-    """Assign every input partition and pin the position at its current end before producing."""
-    partitions = [
-        TopicPartition(topic, p)
-        for topic in names.INPUT_TOPICS
-        for p in sorted(await producer.partitions_for(topic))  # waits for topic metadata
-    ]
-    consumer = kafka_consumer(settings, group_id=None)
-    await consumer.start()
-    consumer.assign(partitions)
-    await consumer.seek_to_end(*partitions)
-    for tp in partitions:  # resolves the lazy end offsets now, so nothing produced is skipped
-        await consumer.position(tp)
-    return consumer
+    def outputs_of(self, message_type: str) -> list[View]:
+        """The output messages of one type, in the order they were read."""
+        return [message for _, message in self.outputs if message.get("type") == message_type]
 
 
-async def _read_back(consumer: AIOKafkaConsumer, wanted: set[str]) -> dict[str, bytes]:
-    """Read from the input topics until every wanted message id has come back."""
-    found: dict[str, bytes] = {}
-    async with asyncio.timeout(READ_BACK_SECONDS):
-        while not wanted <= found.keys():
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    raw = record.value or b""
-                    message_id = json.loads(raw).get("id")
-                    if message_id in wanted:
-                        found[message_id] = raw
-    return found
+async def _publish(settings: Settings, topics: Topics, step: Step) -> None:
+    producer = kafka_producer(settings)
+    await producer.start()
+    try:
+        for topic, envelope in step.messages:
+            await producer.send_and_wait(
+                topics.name(topic),
+                json.dumps(envelope).encode(),
+                key=str(envelope["customer_id"]).encode(),
+            )
+    finally:
+        await producer.stop()
 
 
-def _apply(
-    states: dict[str, CustomerState], raw: bytes, program: Program, now: datetime, code_key: str
-) -> tuple[str, Decision]:
-    message = parse_message(raw)
-    decision = decide(states.get(message.customer_id), message, program, now, code_key=code_key)
-    if decision.state is not None:
-        states[message.customer_id] = decision.state
-    return message.id, decision
+def _step_activity(step: Step, views: dict[str, View]) -> list[tuple[str, dict[str, Any]]]:
+    """Return the activity entries caused by the step's messages, oldest first."""
+    ids = {str(envelope["id"]) for _, envelope in step.messages}
+    lines = []
+    for customer_id, view in views.items():
+        for entry in reversed(view.get("activity", [])):  # the view lists newest first
+            if entry["cause"]["id"] in ids:
+                lines.append((customer_id, entry))
+    return sorted(lines, key=lambda line: str(line[1]["at"]))
+
+
+def _wanted(step: Step) -> dict[str, set[str]]:
+    wanted: dict[str, set[str]] = {}
+    for _, envelope in step.messages:
+        wanted.setdefault(str(envelope["customer_id"]), set()).add(str(envelope["id"]))
+    return wanted
+
+
+class _RecordingSink:
+    """Sends import commands through Kafka and keeps a copy of each, for the report."""
+
+    def __init__(self, inner: KafkaSink, topics: Topics) -> None:
+        self.inner = inner
+        self.topics = topics
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes, delivered: Delivered) -> None:
+        self.sent.append((self.topics.contract_name(topic), json.loads(value)))
+        await self.inner.send(topic, key, value, delivered)
+
+    async def flush(self) -> None:
+        await self.inner.flush()
+
+
+async def _import(settings: Settings, program: Program, step: Step, workdir: Path) -> Step:
+    """Run the step's CSV through the admin import; return the step with what it published."""
+    assert step.tier_import is not None
+    spec = step.tier_import
+    path = workdir / f"{spec.batch_id}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(spec.csv_text, encoding="utf-8")
+    options = ImportOptions(
+        kind="tiers",
+        path=path,
+        tier_names=tuple(tier.name for tier in program.tiers),
+        batch_id=spec.batch_id,
+        actor="demo-import",
+        occurred_at=spec.at,
+        namespace=settings.topic_namespace,
+    )
+    topics = Topics(settings.topic_namespace)
+    repository = await open_repository(settings)
+    producer = kafka_producer(settings)
+    await producer.start()
+    try:
+        sink = _RecordingSink(KafkaSink(producer), topics)
+        report = await run_import(options, repository, sink)
+    finally:
+        await producer.stop()
+        await repository.close()
+    notes = tuple(f"row {row}: {reason}" for row, reason in report.first_rejections)
+    return replace(step, messages=tuple(sink.sent), notes=notes)
 
 
 async def play(settings: Settings, program: Program) -> DemoResult:
-    """Publish the scenario step by step, read it back from Kafka and apply the rules."""
-    code_key = settings.code_key()
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_partitions)
+    """Start a worker, play the scenario through it, read everything back, stop the worker."""
+    topics = Topics(settings.topic_namespace)
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        settings.topic_partitions,
+        topics=topics.all,
+        same_count=topics.inputs,
+    )
     run_id = uuid.uuid4().hex[:6]
     now = datetime.now(UTC)
     mail_dir = settings.mail_path
     mail_before = set(mail_dir.glob("*.eml")) if mail_dir.exists() else set()
-    states: dict[str, CustomerState] = {}
+    log_dir = settings.stack_dir / "demo"
+    worker = WorkerProcess(
+        settings, log_file=log_dir / f"worker-{run_id}.log", workdir=log_dir / "worker"
+    )
+    tail = OutputTail(settings, topics.outputs)
+    await tail.start()
     results: list[StepResult] = []
-    producer = kafka_producer(settings)
-    await producer.start()
+    views: dict[str, View] = {}
     try:
-        consumer = await _positioned_consumer(settings, producer)
-    except BaseException:
-        await producer.stop()
-        raise
-    try:
-        for step in scenario(run_id, program, now):
-            result = StepResult(step)
-            for topic, envelope in step.messages:
-                await producer.send_and_wait(
-                    topic,
-                    json.dumps(envelope).encode(),
-                    key=envelope["customer_id"].encode(),
-                )
-            received = await _read_back(consumer, {env["id"] for _, env in step.messages})
-            for _, envelope in step.messages:
-                try:
-                    result.decisions.append(
-                        _apply(states, received[envelope["id"]], program, now, code_key)
-                    )
-                except MessageError as exc:
-                    result.errors.append(f"{envelope['id']}: {exc}")
-            results.append(result)
+        worker.start()
+        await worker.wait_ready()
+        for scripted in scenario(run_id, program, now):
+            step = scripted
+            if step.tier_import is not None:
+                step = await _import(settings, program, step, log_dir)
+            else:
+                await _publish(settings, topics, step)
+            applied = await wait_applied(worker.url, _wanted(step), within=STEP_SECONDS)
+            views.update(applied)
+            results.append(StepResult(step, _step_activity(step, applied)))
+        # Read every customer once more: later steps changed some after their own step.
+        final = {c.customer_id: set[str]() for c in customers(run_id)}
+        views = await wait_applied(worker.url, final, within=STEP_SECONDS)
     finally:
-        await producer.stop()
-        await consumer.stop()
+        await asyncio.to_thread(worker.stop)
+        try:
+            outputs = await tail.read_to_end(views.keys()) if views else []
+        finally:
+            await tail.stop()
     mail_after = set(mail_dir.glob("*.eml")) if mail_dir.exists() else set()
-    return DemoResult(run_id, program, results, states, sorted(mail_after - mail_before))
-
-
-def describe_outputs(outputs: list[OutputMessage]) -> list[dict[str, Any]]:
-    """Return the outputs as the JSON the output topics would carry."""
-    return [json.loads(out.model_dump_json()) for out in outputs]
+    by_key = {c.key: views[c.customer_id] for c in customers(run_id) if c.customer_id in views}
+    return DemoResult(
+        run_id=run_id,
+        program=program,
+        steps=results,
+        views=by_key,
+        outputs=outputs,
+        mail_files=sorted(mail_after - mail_before),
+        worker_log=worker.log_file,
+    )

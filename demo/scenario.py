@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from models.program import Program, UnknownNameError
+from models.program import Program
 from topics import names
 
 
 @dataclass(frozen=True)
+class TierImport:
+    """A tiers CSV the demo imports with ``loyalty import tiers`` (admin.imports)."""
+
+    csv_text: str
+    batch_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Step:
-    """One scripted step: a title and the (topic, envelope) pairs it publishes."""
+    """One scripted step: a title and the (topic, envelope) pairs it publishes.
+
+    An import step carries the CSV instead; the runner imports it and records the commands the
+    import published as the step's messages and the rows it refused as its notes.
+    """
 
     title: str
     messages: tuple[tuple[str, dict[str, Any]], ...]
     notes: tuple[str, ...] = field(default=())
+    tier_import: TierImport | None = None
 
 
 @dataclass(frozen=True)
@@ -55,42 +67,6 @@ def _envelope(
 
 def _item(sku: str, quantity: int, price: str, *categories: str) -> dict[str, Any]:
     return {"sku": sku, "quantity": quantity, "unit_price": price, "categories": list(categories)}
-
-
-def tier_import(
-    csv_text: str, by_email: dict[str, Customer], program: Program, batch_id: str, at: datetime
-) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    """Turn a tiers CSV into tier.change commands (id ``<batch>:<row>``) and a row report."""
-    commands: list[tuple[str, dict[str, Any]]] = []
-    report: list[str] = []
-    for row_number, row in enumerate(csv.DictReader(io.StringIO(csv_text)), start=2):
-        email = (row.get("email") or "").strip().lower()
-        customer = by_email.get(email)
-        if customer is None:
-            report.append(
-                f"row {row_number}: unknown email {email!r}; only existing customers "
-                "are changed, add the customer first"
-            )
-            continue
-        try:
-            tier = program.tier(row.get("tier") or "").name
-        except UnknownNameError as exc:
-            report.append(f"row {row_number}: {exc}")
-            continue
-        batch = {"id": batch_id, "row": row_number, "suppress_notifications": True}
-        data = {"tier": tier, "notify": False, "entry_rewards": False}
-        envelope = _envelope(
-            f"{batch_id}:{row_number}",
-            "tier.change",
-            customer,
-            at,
-            data,
-            source="import",
-            actor="demo-import",
-            batch=batch,
-        )
-        commands.append((names.TIER_COMMANDS, envelope))
-    return commands, report
 
 
 def scenario(run_id: str, program: Program, now: datetime) -> list[Step]:
@@ -157,12 +133,9 @@ def scenario(run_id: str, program: Program, now: datetime) -> list[Step]:
             actor="support@example.test",
         ),
     )
-    by_email = {c.email: c for c in (alice, bob, carol)}
     csv_text = resources.files("demo").joinpath("tiers.csv").read_text()
     csv_text = csv_text.format(carol=carol.email, bob=bob.email)
-    imports, report = tier_import(
-        csv_text, by_email, program, f"demo-{run_id}-tiers", start + timedelta(days=6)
-    )
+    tiers = TierImport(csv_text, f"demo-{run_id}-tiers", start + timedelta(days=6))
     refund = (
         names.ORDERS,
         _envelope(
@@ -178,6 +151,6 @@ def scenario(run_id: str, program: Program, now: datetime) -> list[Step]:
         Step("three customers sign up", signups),
         Step("Alice pays two orders (580.00) and crosses the Silver threshold", orders),
         Step("support adds 600 points to Bob, with notes", (adjustment,)),
-        Step("a CSV tier import (demo/tiers.csv)", tuple(imports), tuple(report)),
+        Step("a CSV tier import (demo/tiers.csv, `loyalty import tiers`)", (), tier_import=tiers),
         Step("Alice gets half of her second order refunded", (refund,)),
     ]

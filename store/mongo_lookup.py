@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from store import documents as docs
-from store.mongo_log import DUPLICATE_KEY, ID_CHUNK, Coll, chunks
+from store.mongo_log import DUPLICATE_KEY, ID_CHUNK, Coll, chunks, page_after
 from store.repository import CustomerFilter, DueCustomer, ListCursor, normalize_email
 
 SYNCED_LIMIT = 200_000
@@ -95,18 +95,15 @@ class CustomerLookup:
 
     async def due(self, at: datetime, after: DueCustomer | None, limit: int) -> list[DueCustomer]:
         """Return customers due at or before ``at`` by (due time, id), after ``after``."""
-        query: dict[str, Any] = {"next_due_at": {"$lte": at}}
-        if after is not None:
-            query["$or"] = [
-                {"next_due_at": {"$gt": after.due_at}},
-                {"next_due_at": after.due_at, "_id": {"$gt": after.customer_id}},
-            ]
-        cursor = (
-            self.collection.find(query, {"next_due_at": 1})
-            .sort([("next_due_at", ASCENDING), ("_id", ASCENDING)])
-            .limit(limit)
+        rows = await page_after(
+            self.collection,
+            {"next_due_at": {"$lte": at}},
+            ("next_due_at", "_id"),
+            None if after is None else (after.due_at, after.customer_id),
+            limit,
+            projection={"next_due_at": 1},
         )
-        return [DueCustomer(due_at=d["next_due_at"], customer_id=d["_id"]) async for d in cursor]
+        return [DueCustomer(due_at=d["next_due_at"], customer_id=d["_id"]) for d in rows]
 
     async def members(self, group_id: str) -> AsyncIterator[str]:
         """Stream the ids of a group's members from a cursor, by id."""
@@ -130,17 +127,16 @@ class CustomerLookup:
         if where.email_contains:
             # Escaped: the fragment is matched as text, never as a pattern the user wrote.
             query["email_key"] = {"$regex": re.escape(normalize_email(where.email_contains))}
-        if after is not None:
-            query["$or"] = [
-                {"joined_at": {"$lt": after.joined_at}},
-                {"joined_at": after.joined_at, "_id": {"$lt": after.customer_id}},
-            ]
-        cursor = (
-            self.collection.find(query, {"_id": 1})
-            .sort([("joined_at", DESCENDING), ("_id", DESCENDING)])
-            .limit(limit)
+        rows = await page_after(
+            self.collection,
+            query,
+            ("joined_at", "_id"),
+            None if after is None else (after.joined_at, after.customer_id),
+            limit,
+            descending=True,
+            projection={"_id": 1},
         )
-        return [doc["_id"] async for doc in cursor]
+        return [doc["_id"] for doc in rows]
 
     async def by_code(self, code: str) -> str | None:
         """Return the customer holding the grant with this code."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,14 @@ async def test_order_crossing_a_tier_threshold(worker: WorkerUnderTest, unique: 
 
     mails = await worker.wait_outputs(names.NOTIFICATIONS, upgrade_mail, "upgrade notification")
     assert len(upgrade_mail(mails)) == 1
+
+    # The command line reads the same object from the store, and a readable view of it.
+    shown = await worker.cli("customer", "show", cid, "--json")
+    assert json.loads(shown) == await worker.customer(cid)
+    readable = await worker.cli("customer", "show", cid)
+    assert "Silver" in readable
+    assert "welcome-silver" in readable
+    assert grant["code"] in readable
 
 
 async def test_duplicates_are_applied_once(worker: WorkerUnderTest, unique: str) -> None:

@@ -15,10 +15,11 @@ async def eventually(
     within: float,
     what: str,
     detail: Callable[[], str] = str,
+    interval: float = 0.1,
 ) -> None:
-    """Poll an async condition until it holds; fail with `what` after `within` seconds."""
+    """Poll an async condition every `interval` s until it holds; fail after `within` s."""
     deadline = time.monotonic() + within
     while not await check():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {within} s waiting for {what}\n{detail()}")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(interval)

@@ -104,6 +104,20 @@ class WorkerUnderTest:
             await self.http.close()
         await self.producer.stop()
 
+    async def cli(self, *args: str) -> str:
+        """Run a `loyalty` command with this worker's settings; return its output (exit 0)."""
+        launcher = Path(sys.executable).parent / "loyalty"
+        proc = await asyncio.create_subprocess_exec(
+            str(launcher),
+            *args,
+            env={**self.env, "COLUMNS": "200"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode(errors="replace")
+        return out.decode()
+
     async def get(self, path: str) -> tuple[int, Any]:
         assert self.http is not None
         async with self.http.get(self.url + path) as response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,25 @@ def test_compose_variables_are_settings_and_validate(
     assert settings.kafka_bootstrap == "kafka:9092"
     assert settings.mongo_uri.startswith("mongodb://mongo:27017/")
     assert settings.smtp_host == "mailpit"
+
+
+def test_compose_has_the_worker_service_with_a_health_check() -> None:
+    compose: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    worker = compose["services"]["worker"]
+    assert worker["command"] == ["worker"]
+    assert "/health" in " ".join(worker["healthcheck"]["test"])
+    assert {name: dep["condition"] for name, dep in worker["depends_on"].items()} == {
+        "kafka": "service_healthy",
+        "mongo": "service_healthy",
+    }
+
+
+def test_the_image_copies_every_package_and_module() -> None:
+    pyproject = tomllib.loads((COMPOSE.parent / "pyproject.toml").read_text())
+    setup = pyproject["tool"]["setuptools"]
+    wanted = {p.split(".")[0] for p in setup["packages"]} | {f"{m}.py" for m in setup["py-modules"]}
+    copied: set[str] = set()
+    for line in (COMPOSE.parent / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            copied.update(part.rstrip("/") for part in line.split()[1:-1])
+    assert wanted <= copied, f"the Dockerfile does not copy {sorted(wanted - copied)}"

@@ -1,0 +1,395 @@
+"""One run of ``loyalty bench pipeline``: the worker end to end, against ceilings from the same run.
+
+1. pre-load a topic with N order events over C customers (seeded into the store first);
+2. the consume ceiling: read that topic raw (and parsed into envelopes);
+3. the store ceiling: the worker's round trips per batch, without Kafka and the rules
+   (``cli.bench_store``);
+4. end to end: a `loyalty worker` process drains the topic; events/s from its own counter of
+   persisted events (10% to 90% of the run), as a ratio to the slower ceiling, with the CPU
+   each process used meanwhile (what bounds the rate);
+5. latency from produce to the published ``tier.changed`` at half that rate;
+6. customers with no history against customers with a long one (seeded through the rules).
+
+Everything runs under its own topic namespace and databases, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
+from pymongo import AsyncMongoClient
+
+from bootstrap import kafka_producer
+from cli.bench_load import Envelope, Seeder, consume_rates, order_paid, orders_over, produce
+from cli.bench_store import CommandTimer, StoreResult, measure_store
+from demo.readback import OutputTail
+from models.program import Program
+from settings import Settings
+from stack.kafka import KafkaService
+from stack.mongo import MongoService
+from stack.process import read_pid
+from stack.worker import WorkerProcess
+from store.indexes import ensure_indexes
+from store.mongo import MongoCustomerRepository
+from topics.admin import ensure_topics
+from topics.names import Topics
+
+Progress = Callable[[str], None]
+PROGRESS_SECONDS = 1800.0
+"""Longest wait for the worker to apply what was published (a stuck run fails, never hangs)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Sizes of one run."""
+
+    events: int = 100_000
+    customers: int = 10_000
+    store_events: int = 10_000
+    probes: int = 1_000
+    history_customers: int = 100
+    history_orders: int = 1_000
+    history_events: int = 20
+    """Events per history customer, per measurement."""
+    keep: bool = False
+
+
+@dataclass
+class Report:
+    """Everything the command prints (and docs/BENCHMARKS.md records)."""
+
+    options: Options
+    produce_rate: float = 0.0
+    consume_raw: float = 0.0
+    consume_parsed: float = 0.0
+    store: StoreResult | None = None
+    end_to_end: float = 0.0
+    end_to_end_seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU used per process during the end-to-end run, as a share of one core."""
+    latency_rate: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    worker_log: Path | None = None
+
+    @property
+    def ceiling(self) -> float:
+        """The slower of the two ceilings."""
+        store = self.store.events_per_second if self.store else 0.0
+        return min(self.consume_parsed, store) if store else self.consume_parsed
+
+    def percentile(self, share: float) -> float:
+        """A latency percentile in seconds (nearest rank)."""
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU seconds a process has used so far (0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Counter:
+    """Reads the worker's count of persisted events of one type from ``GET /metrics``."""
+
+    def __init__(self, worker: WorkerProcess, message_type: str) -> None:
+        self.url = f"{worker.url}/metrics"
+        self.message_type = message_type
+
+    def _read(self) -> float:
+        with urllib.request.urlopen(self.url, timeout=5) as response:  # noqa: S310 - our worker
+            text = response.read().decode()
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            if family.name != "loyalty_events":
+                continue
+            for sample in family.samples:
+                if (
+                    sample.name.endswith("_total")
+                    and sample.labels.get("type") == self.message_type
+                ):
+                    total += sample.value
+        return total
+
+    async def read(self) -> float:
+        """The current count."""
+        return await asyncio.to_thread(self._read)
+
+    async def until(self, target: float) -> list[tuple[float, float]]:
+        """Sample (time, count) until the count reaches ``target``; return the samples."""
+        samples: list[tuple[float, float]] = []
+        deadline = time.monotonic() + PROGRESS_SECONDS
+        while True:
+            count = await self.read()
+            samples.append((time.monotonic(), count))
+            if count >= target:
+                return samples
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the worker applied {count:.0f} of {target:.0f} events")
+            await asyncio.sleep(0.25)
+
+
+def steady_rate(samples: Sequence[tuple[float, float]], start: float, total: float) -> float:
+    """Events/s between 10% and 90% of ``total`` counted from ``start`` (linear in between)."""
+
+    def when(level: float) -> float:
+        previous = samples[0]
+        for sample in samples:
+            if sample[1] >= level:
+                t0, c0 = previous
+                t1, c1 = sample
+                return t1 if c1 == c0 else t0 + (t1 - t0) * (level - c0) / (c1 - c0)
+            previous = sample
+        return samples[-1][0]
+
+    low, high = start + 0.1 * total, start + 0.9 * total
+    seconds = when(high) - when(low)
+    return (high - low) / seconds if seconds > 0 else 0.0
+
+
+@dataclass
+class Bench:
+    """One run of the pipeline benchmark."""
+
+    settings: Settings
+    program: Program
+    options: Options
+    progress: Progress
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self.topics = Topics(f"bench{self.run}.")
+        self.worker_settings = self.settings.model_copy(
+            update={
+                "topic_namespace": self.topics.namespace,
+                "mongo_database": f"bench_{self.run}",
+                "stack_dir": self.settings.stack_dir.resolve(),
+            }
+        )
+        self.code_key = self.settings.code_key()
+
+    def ids(self, prefix: str, count: int) -> list[str]:
+        """Customer ids of one group of this run."""
+        return [f"b{self.run}-{prefix}-{n:06d}" for n in range(count)]
+
+    async def repository(
+        self, database: str, timer: CommandTimer | None = None
+    ) -> MongoCustomerRepository:
+        """Open the real repository on a database of this run (indexes created)."""
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            self.settings.mongo_uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=10_000,
+            event_listeners=[timer] if timer else [],
+        )
+        db = client[database]
+        await ensure_indexes(db)
+        return MongoCustomerRepository(
+            db,
+            hot_orders=self.settings.store_hot_orders,
+            load_chunk=self.settings.store_load_chunk,
+            client=client,
+        )
+
+    async def run_all(self) -> Report:
+        """Run every phase and return the report."""
+        report = Report(self.options)
+        opts = self.options
+        await ensure_topics(
+            self.settings.kafka_bootstrap,
+            self.settings.topic_partitions,
+            topics=self.topics.all,
+            same_count=self.topics.inputs,
+        )
+        customers = self.ids("c", opts.customers)
+        events = orders_over(
+            customers, opts.events, self.now - timedelta(days=1), self.program.currency
+        )
+        self.progress(f"pre-loading {len(events)} order events over {len(customers)} customers")
+        report.produce_rate = await produce(self.settings, self.topics.orders, events)
+        report.consume_raw, report.consume_parsed = await consume_rates(
+            self.settings, self.topics.orders, len(events)
+        )
+        report.store = await self.store_ceiling(customers, events)
+        try:
+            await self.end_to_end(report, customers, len(events))
+        finally:
+            if not opts.keep:
+                await self.clean_up()
+        return report
+
+    async def store_ceiling(self, customers: list[str], events: list[Envelope]) -> StoreResult:
+        """Seed a copy of the customers and replay worker-sized batches through the store."""
+        timer = CommandTimer()
+        repository = await self.repository(f"bench_{self.run}_store", timer)
+        try:
+            seeder = Seeder(repository, self.program, self.code_key, self.now)
+            self.progress("store ceiling: seeding the customers")
+            await seeder.customers(customers, self.now - timedelta(days=2))
+            sample = events[: self.options.store_events]
+            self.progress(f"store ceiling: {len(sample)} events in worker-sized batches")
+            return await measure_store(
+                repository,
+                timer,
+                seeder,
+                sample,
+                batch_size=self.settings.worker_batch_size,
+                now=self.now,
+            )
+        finally:
+            await repository.close()
+
+    async def end_to_end(self, report: Report, customers: list[str], total: int) -> None:
+        """Drain the pre-loaded topic with a worker, then measure latency and history cost."""
+        repository = await self.repository(self.worker_settings.mongo_database)
+        seeder = Seeder(repository, self.program, self.code_key, self.now)
+        self.progress("end to end: seeding the customers")
+        await seeder.customers(customers, self.now - timedelta(days=2))
+        log_dir = self.settings.stack_dir.resolve() / "bench"
+        worker = WorkerProcess(
+            self.worker_settings,
+            log_file=log_dir / f"worker-{self.run}.log",
+            workdir=log_dir / f"worker-{self.run}",
+        )
+        report.worker_log = worker.log_file
+        pids = {
+            "mongodb server": read_pid(MongoService(self.settings).pid_file),
+            "kafka broker": read_pid(KafkaService(self.settings).pid_file),
+        }
+        try:
+            started = time.monotonic()
+            worker.start()
+            pids["worker"] = worker.pid
+            cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+            await worker.wait_ready()
+            counter = Counter(worker, "order.paid")
+            self.progress(f"end to end: the worker drains {total} events")
+            samples = await counter.until(total)
+            elapsed = time.monotonic() - started
+            report.cpu = {
+                name: (_cpu_seconds(pid) - cpu_before[name]) / elapsed for name, pid in pids.items()
+            }
+            report.end_to_end = steady_rate(samples, 0, total)
+            report.end_to_end_seconds = elapsed
+            await self.latency(report, seeder, counter)
+            await self.history(report, seeder, counter)
+        finally:
+            await asyncio.to_thread(worker.stop)
+            await repository.close()
+
+    async def latency(self, report: Report, seeder: Seeder, counter: Counter) -> None:
+        """Time produce -> tier.changed for orders that cross Silver, at half the e2e rate."""
+        probes = self.ids("p", self.options.probes)
+        self.progress(f"latency: seeding {len(probes)} customers just below Silver")
+        await seeder.customers(probes, self.now - timedelta(days=2))
+        threshold = min((t.threshold for t in self.program.tiers if t.threshold > 0), default=500)
+        below = int(threshold) - 1
+        currency = self.program.currency
+        await seeder.apply(
+            [order_paid(c, 1, self.now - timedelta(hours=1), below, currency) for c in probes]
+        )
+        rate = max(1.0, report.end_to_end / 2)
+        report.latency_rate = rate
+        sent: dict[str, float] = {}
+        received: dict[str, float] = {}
+        tail = OutputTail(self.settings, [self.topics.tier_changes])
+        await tail.start()  # pinned at the end before the first probe
+        assert tail.consumer is not None
+        producer = kafka_producer(self.settings)
+        await producer.start()
+        reader = asyncio.create_task(self._read_changes(tail.consumer, sent, received, len(probes)))
+        try:
+            self.progress(f"latency: {len(probes)} orders at {rate:.0f}/s")
+            begin = time.monotonic()
+            for n, customer_id in enumerate(probes):
+                await asyncio.sleep(max(0.0, begin + n / rate - time.monotonic()))
+                envelope = order_paid(customer_id, 2, self.now, 10, currency)
+                sent[envelope["id"]] = time.monotonic()
+                await producer.send(
+                    self.topics.orders, json.dumps(envelope).encode(), key=customer_id.encode()
+                )
+            await producer.flush()
+            await asyncio.wait_for(asyncio.shield(reader), timeout=PROGRESS_SECONDS)
+        finally:
+            reader.cancel()
+            await producer.stop()
+            await tail.stop()
+        report.latencies = [received[k] - sent[k] for k in received if k in sent]
+
+    @staticmethod
+    async def _read_changes(
+        consumer: AIOKafkaConsumer, sent: dict[str, float], received: dict[str, float], wanted: int
+    ) -> None:
+        while len(received) < wanted:
+            batches = await consumer.getmany(timeout_ms=200)
+            now = time.monotonic()
+            for records in batches.values():
+                for record in records:
+                    cause = json.loads(record.value)["data"]["cause"]["id"]
+                    if cause in sent:
+                        received.setdefault(cause, now)
+
+    async def history(self, report: Report, seeder: Seeder, counter: Counter) -> None:
+        """Events/s for customers without history against customers with a long one."""
+        opts = self.options
+        fresh = self.ids("h0", opts.history_customers)
+        long = self.ids("hl", opts.history_customers)
+        self.progress(
+            f"history: seeding {len(long)} customers with {opts.history_orders} orders each"
+        )
+        await seeder.customers(fresh + long, self.now - timedelta(days=400))
+        await seeder.history(long, opts.history_orders, self.now - timedelta(days=399))
+        report.history = {"0": [], str(opts.history_orders): []}
+        currency = self.program.currency
+        for round_number in range(2):
+            for label, group in (("0", fresh), (str(opts.history_orders), long)):
+                first = opts.history_orders + 1 + round_number * opts.history_events
+                events = [
+                    order_paid(c, first + n, self.now - timedelta(minutes=5), 12, currency)
+                    for n in range(opts.history_events)
+                    for c in group
+                ]
+                before = await counter.read()
+                started = time.monotonic()
+                await produce(self.settings, self.topics.orders, events)
+                await counter.until(before + len(events))
+                report.history[label].append(len(events) / (time.monotonic() - started))
+                self.progress(f"history {label} orders, round {round_number + 1}: done")
+
+    async def clean_up(self) -> None:
+        """Drop this run's databases and topics."""
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.settings.mongo_uri)
+        try:
+            for name in (self.worker_settings.mongo_database, f"bench_{self.run}_store"):
+                await client.drop_database(name)
+        finally:
+            await client.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            await admin.delete_topics([t for t in existing if t.startswith(self.topics.namespace)])
+        finally:
+            await admin.close()
