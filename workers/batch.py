@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 import structlog
@@ -290,6 +291,15 @@ class Pipeline:
             self.metrics.dead_letters.labels(code=refusal.code).inc()
             self._count(Outcome(record, "dead_letter", refusal.code, refusal.reason))
             return
+        # A store error mid-cursor starts the fan-out over: the copies' ids make repeats harmless.
+        members = await self._store(
+            partial(self._fan_out_once, command, group_id), "stream group members"
+        )
+        log.info("group command fanned out", event_id=command.id, group=group_id, members=members)
+        self._count(Outcome(record, "fanned_out"))
+
+    async def _fan_out_once(self, command: ManageTier, group_id: str) -> int:
+        """Stream the members from a cursor and publish their copies; return how many."""
         data = command.data.model_copy(update={"group_id": None})
         chunk: list[Outgoing] = []
         members = 0
@@ -308,8 +318,7 @@ class Pipeline:
                 chunk = []
         if chunk:
             await self._publish(chunk, "fan out group command")
-        log.info("group command fanned out", event_id=command.id, group=group_id, members=members)
-        self._count(Outcome(record, "fanned_out"))
+        return members
 
     async def _publish(self, messages: Sequence[Outgoing], what: str) -> None:
         await retrying(
