@@ -14,7 +14,6 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -154,21 +153,6 @@ class Settings(BaseSettings):
     stack_start_timeout: Annotated[float, Field(gt=0, le=3600)] = 90.0
     """Seconds each local-stack service may take to answer after it is started."""
 
-    @field_validator("program_file")
-    @classmethod
-    def _program_file_exists(cls, value: Path) -> Path:
-        # Runs only on a value that was set: the default may be absent until a program is written.
-        if not value.is_file():
-            raise ValueError(f"no such file: {value.absolute()}")
-        return value
-
-    @field_validator("mail_templates_dir")
-    @classmethod
-    def _templates_dir_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_dir():
-            raise ValueError(f"no such directory: {value.absolute()}")
-        return value
-
     @model_validator(mode="after")
     def _follow_stack(self) -> Settings:
         # Frozen model: fill derived defaults through object.__setattr__ once, at validation.
@@ -177,6 +161,16 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name not in self.model_fields_set and not value.is_absolute():
                 object.__setattr__(self, name, root / value)
+        # Only a path that was set must exist: the default may be absent (an installed wheel).
+        if "program_file" in self.model_fields_set and not self.program_file.is_file():
+            raise ValueError(
+                f"{ENV_PREFIX}PROGRAM_FILE: no such file: {self.program_file.absolute()}"
+            )
+        templates = self.mail_templates_dir
+        if templates is not None and not templates.is_dir():
+            raise ValueError(
+                f"{ENV_PREFIX}MAIL_TEMPLATES_DIR: no such directory: {templates.absolute()}"
+            )
         # Ports left unset follow what `loyalty stack up` recorded, so every client agrees with
         # the running stack; a port set explicitly always wins.
         for name, port in recorded_ports(self.stack_dir).items():
@@ -229,9 +223,12 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            got = "hidden" if field in SECRET_SETTINGS else repr(err.get("input"))
             message = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:
+                lines.append(message)  # a check across settings: its message names the variable
+                continue
+            field = str(err["loc"][0])
+            got = "hidden" if field in SECRET_SETTINGS else repr(err.get("input"))
             lines.append(f"{ENV_PREFIX}{field.upper()}: {message} (got {got})")
         raise SettingsError("invalid settings: " + "; ".join(lines)) from None
 
