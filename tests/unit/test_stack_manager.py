@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,11 +44,11 @@ class FakeService:
 
     def status(self) -> ServiceStatus:
         port = next(iter(self.ports.values()))
-        return ServiceStatus(self.name, port, Path("."), 1 if self.alive else None, self.alive)
+        return ServiceStatus(self.name, port, Path(), 1 if self.alive else None, self.alive)
 
 
 @pytest.fixture
-def free_ports() -> Iterator[list[int]]:
+def free_ports() -> list[int]:
     """Three ports nothing listens on (bound and released)."""
     sockets = [socket.socket() for _ in range(3)]
     for sock in sockets:
@@ -57,7 +56,7 @@ def free_ports() -> Iterator[list[int]]:
     ports = [sock.getsockname()[1] for sock in sockets]
     for sock in sockets:
         sock.close()
-    yield ports
+    return ports
 
 
 @pytest.fixture(autouse=True)
@@ -169,8 +168,10 @@ def test_a_failed_start_stops_what_this_call_started_only(
     use(monkeypatch, services)
     with pytest.raises(StackError, match="kafka did not answer"):
         manager.up(Settings(stack_dir=tmp_path))
-    assert services[0].alive and "stop" not in services[0].calls
-    assert services[1].calls == ["install", "start", "stop"] and not services[1].alive
+    assert services[0].alive
+    assert "stop" not in services[0].calls
+    assert services[1].calls == ["install", "start", "stop"]
+    assert not services[1].alive
     assert not (tmp_path / PORTS_FILE).exists()
 
 
