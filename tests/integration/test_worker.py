@@ -15,7 +15,7 @@ from settings import Settings
 from tests.integration.waiting import eventually
 from tests.integration.worker_kit import WorkerUnderTest
 from topics import names
-from workers.batch import member_command_id
+from workers.groups import member_command_id
 
 pytestmark = pytest.mark.integration
 

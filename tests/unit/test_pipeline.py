@@ -10,7 +10,7 @@ from store.repository import CustomerWrite, SaveResult
 from tests.unit.factories import T0
 from tests.unit.pipeline_kit import TOPICS, Kit
 from topics import names
-from workers.batch import member_command_id
+from workers.groups import member_command_id
 
 
 def envelope(kind: str, data: dict[str, Any], *, id: str, customer: str = "c-1") -> dict[str, Any]:
