@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    smtp_ca_file: Path | None = None
+    """CA certificates to verify the SMTP server with (a private CA); unset: the system's."""
     smtp_connections: Annotated[int, Field(ge=1, le=64)] = 4
     mail_templates_dir: Path | None = None
     mail_list_unsubscribe: str = ""
