@@ -166,3 +166,15 @@ def test_the_base_program_is_unchanged_by_the_new_settings() -> None:
     assert program.earn.multiplier_tier == "held"
     assert not program.earn.filters_items
     assert BASE_PROGRAM["earn"] == {"points_per_currency_unit": 1, "rounding": "floor"}
+
+
+def test_a_replayed_crossing_order_earns_at_the_reached_rate_once() -> None:
+    program = make_program(earn={"points_per_currency_unit": 1, "multiplier_tier": "reached"})
+    message = order("o1", "600.00")
+    first = apply(joined(program=program), message, program)
+    again = apply(first.state, message, program)
+    assert again.duplicate
+    assert again.state.points_balance == 900
+    # the same order under a new message id is a duplicate by order id
+    resent = apply(first.state, order("o1", "600.00"), program)
+    assert resent.duplicate
