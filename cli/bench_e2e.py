@@ -267,6 +267,7 @@ class Bench:
         seeder = Seeder(repository, self.program, self.code_key, self.now)
         self.progress("end to end: seeding the customers")
         await seeder.customers(customers, self.now - timedelta(days=2))
+        await self.seed_probes_and_history(seeder)
         log_dir = self.settings.stack_dir.resolve() / "bench"
         worker = WorkerProcess(
             self.worker_settings,
@@ -303,17 +304,35 @@ class Bench:
             await asyncio.to_thread(worker.stop)
             await repository.close()
 
+    async def seed_probes_and_history(self, seeder: Seeder) -> None:
+        """Seed, before the worker starts, the customers of the latency and history phases."""
+        opts = self.options
+        probes = self.ids("p", opts.probes)
+        self.progress(f"latency: seeding {len(probes)} customers just below the first tier")
+        await seeder.customers(probes, self.now - timedelta(days=2))
+        threshold = min((t.threshold for t in self.program.tiers if t.threshold > 0), default=500)
+        currency = self.program.currency
+        await seeder.apply(
+            [
+                order_paid(c, 1, self.now - timedelta(hours=1), int(threshold) - 1, currency)
+                for c in probes
+            ]
+        )
+        fresh = self.ids("h0", opts.history_customers)
+        long = self.ids("hl", opts.history_customers)
+        self.progress(
+            f"history: seeding {len(long)} customers with {opts.history_orders} orders each"
+        )
+        # The history stays inside the qualification period (one order an hour), so no time
+        # event falls due for these customers while the worker runs.
+        start = self.now - timedelta(hours=opts.history_orders + 48)
+        await seeder.customers(fresh + long, start)
+        await seeder.history(long, opts.history_orders, start + timedelta(hours=1))
+
     async def latency(self, report: Report, seeder: Seeder, counter: Counter) -> None:
         """Time produce -> tier.changed for orders that cross Silver, at half the e2e rate."""
         probes = self.ids("p", self.options.probes)
-        self.progress(f"latency: seeding {len(probes)} customers just below Silver")
-        await seeder.customers(probes, self.now - timedelta(days=2))
-        threshold = min((t.threshold for t in self.program.tiers if t.threshold > 0), default=500)
-        below = int(threshold) - 1
         currency = self.program.currency
-        await seeder.apply(
-            [order_paid(c, 1, self.now - timedelta(hours=1), below, currency) for c in probes]
-        )
         rate = max(1.0, report.end_to_end / 2)
         report.latency_rate = rate
         sent: dict[str, float] = {}
@@ -360,11 +379,6 @@ class Bench:
         opts = self.options
         fresh = self.ids("h0", opts.history_customers)
         long = self.ids("hl", opts.history_customers)
-        self.progress(
-            f"history: seeding {len(long)} customers with {opts.history_orders} orders each"
-        )
-        await seeder.customers(fresh + long, self.now - timedelta(days=400))
-        await seeder.history(long, opts.history_orders, self.now - timedelta(days=399))
         report.history = {"0": [], str(opts.history_orders): []}
         currency = self.program.currency
         for round_number in range(2):
