@@ -21,7 +21,7 @@ from store.repository import CustomerRepository
 from topics.names import Topics
 from workers.batch import DeciderFactory, Pipeline
 from workers.fold import Decider
-from workers.health import Health
+from workers.health import Health, retrying
 from workers.metrics import Metrics
 from workers.outbox import KafkaPublisher, Publisher
 from workers.scheduler import Scheduler
@@ -106,6 +106,17 @@ async def open_repository(settings: Settings) -> CustomerRepository:
     return await open_mongo(settings)
 
 
+async def _started_producer(settings: Settings) -> AIOKafkaProducer:
+    """Start a producer, closing it again if the cluster does not answer."""
+    producer = kafka_producer(settings, linger_ms=5)
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
+    return producer
+
+
 async def open_worker(
     settings: Settings,
     *,
@@ -117,18 +128,27 @@ async def open_worker(
     """Build the worker's services from settings; ``repository`` and ``publisher`` injectable.
 
     What this function opens it also closes (``WorkerServices.close``); injected clients are
-    the caller's to close.
+    the caller's to close. While MongoDB or Kafka do not answer, it retries with backoff.
     """
     program = load_program(settings.program_file)
     topics = Topics(settings.topic_namespace)
     health, metrics = Health(), Metrics()
     closers: list[Callable[[], Awaitable[object]]] = []
     if repository is None:
-        repository = await open_repository(settings)
+        repository = await retrying(
+            partial(open_repository, settings),
+            what="connect to MongoDB",
+            dependency="store",
+            health=health,
+        )
         closers.append(repository.close)
     if publisher is None:
-        producer = kafka_producer(settings, linger_ms=5)
-        await producer.start()
+        producer = await retrying(
+            partial(_started_producer, settings),
+            what="connect to Kafka",
+            dependency="kafka",
+            health=health,
+        )
         closers.append(producer.stop)
         publisher = KafkaPublisher(producer)
     pipeline = Pipeline(

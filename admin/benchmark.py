@@ -136,11 +136,11 @@ def write_csv(path: Path, plan: BenchPlan) -> int:
 
 
 def raw_csv_read(path: Path) -> tuple[int, float]:
-    """Return (rows, seconds) for the csv module reading the file and nothing else."""
-    started = time.perf_counter()
+    """Return (rows, CPU seconds) for the csv module reading the file and nothing else."""
+    started = time.thread_time()  # CPU time, like the import's parse stage
     with path.open(encoding="utf-8", newline="") as handle:
         rows = sum(1 for _ in csv.reader(handle)) - 1
-    return rows, time.perf_counter() - started
+    return rows, time.thread_time() - started
 
 
 def run_import_child(
@@ -258,7 +258,11 @@ async def drop_database(settings: Settings, name: str) -> None:
 
 
 def seed_document(state: CustomerState) -> dict[str, Any]:
-    """Return a new customer's document exactly as the store's first save writes it."""
+    """Return a new customer's document as the store's first save writes it.
+
+    Only the customers collection: the lookup collection (listings, the scheduler, groups) is
+    not read by an import, so the seed leaves it out.
+    """
     plan = plan_write(CustomerWrite(state=state, loaded=None), hot_orders=1)
     fields = docs.customer_fields(plan, {}, [])
     return {"_id": state.customer_id, "version": 1, **fields, "outbox": []}

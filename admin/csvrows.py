@@ -240,9 +240,7 @@ class RowChecker:
         email_key = email.casefold()
         first = self.seen.add(email_key, row)
         if first is not None:
-            return RejectedRow(
-                row, f"duplicate email: row {first} already imports this customer", cells
-            )
+            return RejectedRow(row, f"duplicate email: only row {first} applies", cells)
         if self._fast_tiers:
             written = cells[self._tier_at]
             data = self._tier_data.get(written.casefold())

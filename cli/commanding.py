@@ -15,6 +15,7 @@ from admin.client import AdminClient, Command
 from admin.connections import AdminSession, admin_session
 from admin.outcome import NotAppliedError, Outcome, wait_for
 from cli.console import make_console
+from models.state import ActivityEntry
 from settings import Settings, SettingsError, load_settings
 from topics.admin import TopicLayoutError
 from topics.codec import MessageError
@@ -174,10 +175,25 @@ def balances(outcome: Outcome) -> list[str]:
         f"applied: points balance {state.points_balance}, stamps balance "
         f"{state.stamps_balance}, tier {state.tier or '-'}{expires}"
     ]
-    for entry in outcome.entries:
-        delta = f" {entry.delta:+d}" if entry.delta is not None else ""
-        lines.append(f"  {entry.kind}{delta}")
+    lines += [entry_line(entry) for entry in outcome.entries]
     return lines
+
+
+def entry_line(entry: ActivityEntry) -> str:
+    """Describe one activity entry the command produced."""
+    details = entry.details
+    parts = [entry.kind]
+    if entry.delta is not None:
+        parts.append(f"{entry.delta:+d}")
+    if entry.kind == "tier_changed":
+        parts.append(f"{details.get('from_tier') or '-'} -> {details.get('to_tier')}")
+        granted = details.get("entry_rewards_granted") or []
+        if granted:
+            # Grant ids end with the reward id (models.rules.grants).
+            parts.append("entry rewards " + ", ".join(str(g).rsplit(":", 1)[-1] for g in granted))
+    if details.get("expires_at"):
+        parts.append(f"expires {str(details['expires_at'])[:10]}")
+    return "  " + " ".join(parts)
 
 
 def publish_unresolved(command: Command) -> None:

@@ -44,7 +44,7 @@ def _print(view: dict[str, Any]) -> None:
         f"stamps {view['stamps_balance']}   tier {view['tier'] or '-'} ({expires})   "
         f"spend {view['lifetime_spend']}"
     )
-    if "points_pending" in view:
+    if view.get("points_pending"):
         console.print(f"pending points {view['points_pending']}")
     rewards = Table("reward", "code", "origin", "status", "granted", title="rewards")
     for r in view["rewards"]:

@@ -117,19 +117,21 @@ def _print_outputs(result: DemoResult) -> None:
 
 
 def _print_mail(result: DemoResult) -> None:
-    console.print(f"emails received by the SMTP sink during the demo: {len(result.mail_files)}")
+    codes = [g["data"].get("code") for g in result.outputs_of("reward.granted")]
+    table = Table("to", "subject", "reward code", title="emails read back from the SMTP sink")
     for path in result.mail_files:
         message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        console.print(f"  to {message['To']}: {message['Subject']}")
+        body = message.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        found = [code for code in codes if code and code in text]
+        table.add_row(str(message["To"]), str(message["Subject"]), ", ".join(found) or "-")
+    console.print(table)
     if not result.mail_files:
-        console.print(
-            "  (the demo runs the worker only; `loyalty consumers` turns the notification "
-            "requests above into email)"
-        )
+        console.print(f"  no email arrived; the consumers' log: {result.consumers_log}")
 
 
 def demo() -> None:
-    """Start a worker, play the scripted scenario through Kafka and print what MongoDB holds."""
+    """Start a worker and the consumers, play the scenario, print what MongoDB and SMTP hold."""
     try:
         settings = get_settings()
         program = load_program(settings.program_file)
@@ -140,9 +142,10 @@ def demo() -> None:
     console.print(
         f"program {program.version} ({settings.program_file}); Kafka {settings.kafka_bootstrap}; "
         f"MongoDB database {settings.mongo_database!r}\n"
-        "The demo starts `loyalty worker` as a separate process, publishes each step to the "
-        "input topics, waits until the worker has applied it and reads the customers back "
-        "through the worker's read interface."
+        "The demo starts `loyalty worker` and `loyalty consumers` as separate processes, "
+        "publishes each step to the input topics, waits until the worker has applied it, reads "
+        "the customers back through the worker's read interface and the emails from the SMTP "
+        "sink."
     )
     try:
         result = asyncio.run(play(settings, program))
@@ -155,3 +158,4 @@ def demo() -> None:
     _print_outputs(result)
     _print_mail(result)
     console.print(f"worker stopped; its log: {result.worker_log}")
+    console.print(f"consumers stopped; their log: {result.consumers_log}")

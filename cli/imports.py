@@ -123,6 +123,11 @@ def _summary(report: ImportReport) -> None:
         errors.print(f"  tier {written!r} read as {tier} ({plural(rows, 'row')})", highlight=False)
     for row, reason in report.first_rejections:
         errors.print(f"  row {row}: {reason}", highlight=False)
+    if report.unknown_customers:
+        errors.print(
+            "  unknown customers are never created: add them first, then import their rows again",
+            highlight=False,
+        )
     if report.rejected > len(report.first_rejections):
         errors.print(
             f"  ... {report.rejected - len(report.first_rejections)} more", highlight=False

@@ -15,6 +15,7 @@ from program_file import load_program
 from settings import Settings, SettingsError, load_settings
 from topics.admin import TopicLayoutError, ensure_namespace_topics
 from workers.app import AGENTS, Runtime, build_app
+from workers.web import WebError, check_exposure
 
 console = make_console(stderr=True)
 
@@ -43,7 +44,8 @@ def _preflight(settings: Settings) -> None:
     try:
         load_program(settings.program_file)
         settings.code_key()
-    except (ProgramError, SettingsError) as exc:
+        check_exposure(settings.web_host, settings.api_token)
+    except (ProgramError, SettingsError, WebError) as exc:
         _fail(str(exc))
     try:
         asyncio.run(

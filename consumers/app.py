@@ -62,6 +62,7 @@ def smtp_config(settings: Settings) -> SmtpConfig:
         password=settings.smtp_password.get_secret_value(),
         timeout=settings.smtp_timeout,
         connections=settings.smtp_connections,
+        ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file is not None else None,
     )
 
 

@@ -215,8 +215,10 @@ class ConsumeLoop:
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Finish a polled batch and commit it, or rewind to retry it after an outage."""
         started = time.perf_counter()
-        items, finished = await self._decode(records)
+        items: list[Item] = []
+        finished: set[int] = set()
         try:
+            await self._decode(records, items, finished)
             await self._process(items)
         except (DependencyUnavailableError, _StoppedError) as exc:
             finished |= {id(item.record) for item in items if item.outcome is not None}
@@ -237,11 +239,9 @@ class ConsumeLoop:
         self.metrics.batch_seconds.labels(self.consumer.name).observe(time.perf_counter() - started)
 
     async def _decode(
-        self, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> tuple[list[Item], set[int]]:
-        """Return the items to process and the records already finished (skipped or bad)."""
-        items: list[Item] = []
-        finished: set[int] = set()
+        self, records: list[ConsumerRecord[bytes, bytes]], items: list[Item], finished: set[int]
+    ) -> None:
+        """Fill the items to process and the records already finished (skipped or bad)."""
         seen: set[str] = set()
         for record in records:
             try:
@@ -257,7 +257,6 @@ class ConsumeLoop:
                 continue
             seen.add(envelope.id)
             items.append(Item(record=record, envelope=envelope))
-        return items, finished
 
     async def _process(self, items: list[Item]) -> None:
         """Run the items through the consumer until each has a final outcome."""
@@ -265,7 +264,7 @@ class ConsumeLoop:
         while pending:
             for item in pending:
                 item.attempts += 1
-            outcomes = await self.consumer.process(pending)
+            outcomes = await self._call(pending)
             if len(outcomes) != len(pending):
                 raise RuntimeError(
                     f"{self.consumer.name}.process returned {len(outcomes)} outcomes "
@@ -290,6 +289,24 @@ class ConsumeLoop:
                     raise _StoppedError
             pending = retry
 
+    async def _call(self, items: list[Item]) -> list[Outcome]:
+        """Run the consumer; an unexpected error is isolated to the record(s) that raise it."""
+        try:
+            return await self.consumer.process(items)
+        except DependencyUnavailableError:
+            raise
+        except Exception as exc:
+            # A bug must not stop the stream, nor take other records down with it: the batch is
+            # split until the failing record is alone, which is then retried and dead-lettered
+            # with the error like any failure. Nothing is committed unfinished.
+            self.log.exception("consumer_error", records=len(items))
+            if len(items) == 1:
+                return [Retry(f"{type(exc).__name__}: {exc}")]
+            outcomes: list[Outcome] = []
+            for item in items:
+                outcomes += await self._call([item])
+            return outcomes
+
     async def _finish(self, item: Item, outcome: Outcome) -> None:
         if isinstance(outcome, Retry):
             reason = f"gave up after {item.attempts} attempts: {outcome.reason}"
@@ -313,9 +330,12 @@ class ConsumeLoop:
             error_code=code,
             error_message=f"{self.consumer.name}: {reason}",
         )
-        await self.producer.send_and_wait(
-            self.topics.dead_letter, letter.model_dump_json().encode("utf-8"), key=record.key
-        )
+        try:
+            await self.producer.send_and_wait(
+                self.topics.dead_letter, letter.model_dump_json().encode("utf-8"), key=record.key
+            )
+        except KafkaError as exc:
+            raise DependencyUnavailableError(f"Kafka (dead-letter topic): {exc}") from exc
         self.metrics.messages.labels(self.consumer.name, "dead_letter").inc()
         self.metrics.dead_letters.labels(self.consumer.name, code).inc()
         self.log.error(

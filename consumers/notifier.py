@@ -128,6 +128,8 @@ class Notifier:
         self.currency = currency
         self.metrics = metrics
         self.list_unsubscribe = list_unsubscribe
+        self._held: set[str] = set()
+        """Ids whose send failed here because the server was unreachable (nothing went out)."""
 
     async def ready(self) -> bool:
         """Return whether the SMTP server and MongoDB (the ledger) answer."""
@@ -229,7 +231,7 @@ class Notifier:
         except PyMongoError as exc:
             raise DependencyUnavailableError(f"MongoDB: {exc}") from exc
         for request, _ in to_send.values():
-            if request.id in resent and request.id not in retried:
+            if request.id in resent and request.id not in retried | self._held:
                 # Started before without a sent record: a crash or an outage came between.
                 self.metrics.emails.labels(request.data.kind, "resent_unconfirmed").inc()
                 log.warning(
@@ -243,6 +245,7 @@ class Notifier:
                 await self.mailer.send(message)
             except SmtpUnavailableError as exc:
                 unavailable.append(f"SMTP: {exc.reason}")
+                self._held.add(request.id)
                 return
             except SmtpTransientError as exc:
                 outcomes[index] = Retry(f"smtp_temporary: {exc.reason}")
@@ -265,6 +268,7 @@ class Notifier:
                 unavailable.append(f"MongoDB: {exc}")
                 return
             outcomes[index] = DONE
+            self._held.discard(request.id)
             self.metrics.emails.labels(request.data.kind, "sent").inc()
             log.info(
                 "email_sent",

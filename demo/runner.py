@@ -5,6 +5,8 @@ the contract's input topics, waits until the worker's read interface (``GET /cus
 shows every message of the step in the customer's activity, reads the customers back from
 MongoDB through that interface, stops the worker it started (SIGTERM: it finishes its batch and
 publishes its outbox) and then reads the output messages of this run from the output topics.
+Beside the worker it runs `loyalty consumers --only rewards,notifier`, waits until the SMTP sink
+has received the emails this run requested and stops it too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from demo.readback import OutputTail, View, wait_applied
 from demo.scenario import Step, customers, scenario
 from models.program import Program
 from settings import Settings
+from stack.consumers import ConsumersProcess
 from stack.worker import WorkerProcess
 from store.mongo import open_repository
 from topics.admin import ensure_topics
@@ -31,6 +34,8 @@ from topics.names import Topics
 
 STEP_SECONDS = 60.0
 """How long one step may take to be applied before the demo gives up and says what is missing."""
+MAIL_SECONDS = 60.0
+"""How long the demo waits for the emails this run requested to reach the SMTP sink."""
 
 
 @dataclass
@@ -53,7 +58,9 @@ class DemoResult:
     outputs: list[tuple[str, View]]
     """(topic, message) read from the output topics for this run's customers."""
     mail_files: list[Path]
+    """The emails the SMTP sink received for this run's customers."""
     worker_log: Path
+    consumers_log: Path
 
     def outputs_of(self, message_type: str) -> list[View]:
         """The output messages of one type, in the order they were read."""
@@ -138,8 +145,34 @@ async def _import(settings: Settings, program: Program, step: Step, workdir: Pat
     return replace(step, messages=tuple(sink.sent), notes=notes)
 
 
+def _run_mail(mail_dir: Path, before: set[Path], recipients: set[str]) -> list[Path]:
+    """Return the emails received since ``before`` that went to one of ``recipients``."""
+    found = []
+    for path in sorted(set(mail_dir.glob("*.eml")) - before) if mail_dir.exists() else []:
+        head = path.read_bytes()[:4000].decode("utf-8", errors="replace")
+        to = next(
+            (line[15:].strip() for line in head.splitlines() if line.startswith("X-Envelope-To:")),
+            "",
+        )
+        if to in recipients:
+            found.append(path)
+    return found
+
+
+async def _wait_mail(
+    mail_dir: Path, before: set[Path], recipients: set[str], expected: int
+) -> list[Path]:
+    """Wait until the sink has ``expected`` emails for the run (or MAIL_SECONDS passed)."""
+    deadline = asyncio.get_running_loop().time() + MAIL_SECONDS
+    while True:
+        found = await asyncio.to_thread(_run_mail, mail_dir, before, recipients)
+        if len(found) >= expected or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
 async def play(settings: Settings, program: Program) -> DemoResult:
-    """Start a worker, play the scenario through it, read everything back, stop the worker."""
+    """Start a worker and the consumers, play the scenario, read everything back, stop them."""
     topics = Topics(settings.topic_namespace)
     await ensure_topics(
         settings.kafka_bootstrap,
@@ -155,13 +188,19 @@ async def play(settings: Settings, program: Program) -> DemoResult:
     worker = WorkerProcess(
         settings, log_file=log_dir / f"worker-{run_id}.log", workdir=log_dir / "worker"
     )
+    mailer = ConsumersProcess(
+        settings, log_file=log_dir / f"consumers-{run_id}.log", workdir=log_dir / "consumers"
+    )
     tail = OutputTail(settings, topics.outputs)
     await tail.start()
     results: list[StepResult] = []
     views: dict[str, View] = {}
+    mail: list[Path] = []
     try:
         worker.start()
+        mailer.start()
         await worker.wait_ready()
+        await mailer.wait_ready()
         for scripted in scenario(run_id, program, now):
             step = scripted
             if step.tier_import is not None:
@@ -178,9 +217,12 @@ async def play(settings: Settings, program: Program) -> DemoResult:
         await asyncio.to_thread(worker.stop)
         try:
             outputs = await tail.read_to_end(views.keys()) if views else []
+            requested = sum(1 for _, out in outputs if out.get("type") == "notification.requested")
+            recipients = {c.email for c in customers(run_id)}
+            mail = await _wait_mail(mail_dir, mail_before, recipients, requested)
         finally:
             await tail.stop()
-    mail_after = set(mail_dir.glob("*.eml")) if mail_dir.exists() else set()
+            await asyncio.to_thread(mailer.stop)
     by_key = {c.key: views[c.customer_id] for c in customers(run_id) if c.customer_id in views}
     return DemoResult(
         run_id=run_id,
@@ -188,6 +230,7 @@ async def play(settings: Settings, program: Program) -> DemoResult:
         steps=results,
         views=by_key,
         outputs=outputs,
-        mail_files=sorted(mail_after - mail_before),
+        mail_files=mail,
         worker_log=worker.log_file,
+        consumers_log=mailer.log_file,
     )

@@ -72,6 +72,7 @@ class SmtpConfig:
     password: str = ""
     timeout: float = 10.0
     connections: int = 4
+    ca_file: str | None = None
 
 
 def parse_address(value: str) -> Address:
@@ -139,6 +140,14 @@ def _text_part(subtype: str, body: str) -> MIMENonMultipart:
 
 def _classify(exc: Exception) -> SmtpError:
     """Map an aiosmtplib or socket error to the kind the notifier acts on."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        # Refused credentials are the service's configuration, not this message: every email
+        # would fail alike, so the notifier waits (not ready) instead of dead-lettering them.
+        return SmtpUnavailableError(
+            f"SMTP login refused ({exc.code} {exc.message}); check LOYALTY_SMTP_USERNAME and "
+            "LOYALTY_SMTP_PASSWORD",
+            exc.code,
+        )
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refusals = exc.recipients
         code = max((r.code for r in refusals), default=550)
@@ -178,6 +187,7 @@ class Mailer:
             timeout=config.timeout,
             use_tls=config.security == "tls",
             start_tls=config.security == "starttls",
+            cert_bundle=config.ca_file,
         )
 
     @asynccontextmanager

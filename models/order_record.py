@@ -68,6 +68,8 @@ class EntryGrantRef(_Frozen):
 
     tier: str
     grant_id: str
+    order_id: str | None = None
+    """The order that triggered it, once that order is reversed (``entry_grants_unbacked``)."""
 
 
 class OrderTriggers(_Frozen):

@@ -8,7 +8,14 @@ tier's ``points_multiplier``, rounded once per order with ``rounding`` (default 
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Decimal,
+    localcontext,
+)
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
@@ -19,6 +26,15 @@ from models.values import ConfigModel, Name, PositiveInt, exact_number
 
 Rounding = Literal["floor", "half_up", "half_even", "ceil"]
 MultiplierTier = Literal["held", "reached"]
+
+
+_POINTS_PRECISION = 80
+_DECIMAL_ROUNDING = {
+    "floor": ROUND_FLOOR,
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "ceil": ROUND_CEILING,
+}
 
 
 def _round(value: Fraction, rounding: Rounding) -> int:
@@ -99,9 +115,15 @@ class EarnRules(ConfigModel):
 
     def points_for(self, amount: Decimal | Fraction, multiplier: Decimal = Decimal(1)) -> int:
         """Return the points an earning base of ``amount`` earns, rounded once per order."""
-        # Exact whatever the sizes: a Fraction never rounds before the one rounding below.
-        raw = Fraction(amount) * Fraction(self.points_per_currency_unit) * Fraction(multiplier)
-        return _round(raw, self.rounding)
+        if isinstance(amount, Decimal):
+            # Exact whatever the sizes: quantize raises InvalidOperation past the precision,
+            # and 80 digits hold total, rate and multiplier (each < 10^12, 4+ decimals).
+            with localcontext(prec=_POINTS_PRECISION):
+                raw = amount * self.points_per_currency_unit * multiplier
+                return int(raw.quantize(Decimal(1), rounding=_DECIMAL_ROUNDING[self.rounding]))
+        # A discounted share of items is a fraction: exact too, slower.
+        exact = amount * Fraction(self.points_per_currency_unit) * Fraction(multiplier)
+        return _round(exact, self.rounding)
 
 
 class StampRules(ConfigModel):

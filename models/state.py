@@ -223,6 +223,9 @@ class CustomerState(_Frozen):
     """Next moment a reminder is due (``points_expiring``, ``tier_expiring``)."""
 
     rewards: tuple[RewardGrant, ...] = ()
+    entry_grants_unbacked: tuple[EntryGrantRef, ...] = ()
+    """Unused entry grants whose order was reversed while the customer still held their tier
+    (held up by other activity): revoked by a later reversal that drops the customer below it."""
     entry_rewards_received: tuple[str, ...] = ()
     """Tiers whose entry rewards the customer holds (granted and not taken back with an order).
 

@@ -53,6 +53,9 @@ class WorkerError(Exception):
 class WorkerProcess:
     """One `loyalty worker` process started by this program."""
 
+    command: tuple[str, ...] = ("worker",)
+    """The `loyalty` subcommand the process runs."""
+
     def __init__(
         self,
         settings: Settings,
@@ -97,7 +100,7 @@ class WorkerProcess:
             log.flush()
             # cwd: faust keeps a data directory in the working directory; one per process.
             self.process = subprocess.Popen(  # argument list, no shell
-                [str(launcher), "worker"],
+                [str(launcher), *self.command],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -17,6 +17,7 @@ from pymongo import ASCENDING, AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from models.state import CustomerState
 from settings import Settings
 from store import documents as docs
 from store.hot import HotPlan, plan_write
@@ -38,7 +39,7 @@ from store.mongo_log import (
     ParkingLot,
     chunks,
 )
-from store.mongo_lookup import CustomerLookup, Synced
+from store.mongo_lookup import CustomerLookup, StateCache, Synced
 from store.repository import (
     ActivityCursor,
     ActivityPage,
@@ -103,6 +104,7 @@ class MongoCustomerRepository:
         self.parking = ParkingLot(db[PARKED])
         self.lookup = CustomerLookup(db[LOOKUP])
         self.synced = Synced()
+        self.cache = StateCache()
 
     # --- load ----------------------------------------------------------------------------
 
@@ -114,7 +116,7 @@ class MongoCustomerRepository:
             *(self._find(list(part)) for part in chunks(ids, self.load_chunk))
         )
         found = {doc["_id"]: doc for part in parts for doc in part}
-        states = {cid: docs.unpack_state(doc) for cid, doc in found.items()}
+        states = {cid: self._state(doc) for cid, doc in found.items()}
         known, restored, _ = await asyncio.gather(
             self.archives.known_ids(found, states, wanted),
             self.archives.restored_orders(found, states, wanted),
@@ -126,6 +128,10 @@ class MongoCustomerRepository:
             )
             for cid, doc in found.items()
         }
+
+    def _state(self, doc: docs.Document) -> CustomerState:
+        cached = self.cache.get(doc["_id"], int(doc["version"]))
+        return cached if cached is not None else docs.unpack_state(doc)
 
     async def _complete(self, found: list[docs.Document]) -> None:
         """Finish the after-update writes a crash may have cut off (activity, lookup)."""
@@ -150,7 +156,7 @@ class MongoCustomerRepository:
             return None
         docs.check_customer(doc)
         await self._complete([doc])
-        return docs.decode_customer(doc, [], frozenset())
+        return docs.decode_customer(doc, [], frozenset(), self._state(doc))
 
     # --- save ----------------------------------------------------------------------------
 
@@ -208,7 +214,11 @@ class MongoCustomerRepository:
             self.lookup.write(lookups),
         )
         for write in saved:
-            self.synced.add(write.customer_id, _version_after(write))
+            version = _version_after(write)
+            self.synced.add(write.customer_id, version)
+            # As a load would read it back: the transient ``known_ids`` is not stored.
+            stored = by_id[write.customer_id].state.model_copy(update={"known_ids": frozenset()})
+            self.cache.put(write.customer_id, version, stored)
 
     def _write_op(
         self, write: CustomerWrite, plan: HotPlan, activity: list[docs.Document], write_id: str

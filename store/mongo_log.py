@@ -49,6 +49,38 @@ async def existing_ids(collection: Coll, ids: Sequence[str]) -> set[str]:
     return found
 
 
+async def page_after(
+    collection: Coll,
+    query: dict[str, Any],
+    keys: tuple[str, str],
+    after: tuple[Any, Any] | None,
+    limit: int,
+    *,
+    descending: bool = False,
+    projection: dict[str, Any] | None = None,
+) -> list[docs.Document]:
+    """Return up to ``limit`` documents in (first, second) key order, strictly after ``after``.
+
+    Keyset paging without ``$or``: the local server answers an ``$or`` with a collection scan,
+    so the rest of the tie at the first key and what comes after it are two indexed queries.
+    """
+    first, second = keys
+    op = "$lt" if descending else "$gt"
+    order = DESCENDING if descending else ASCENDING
+    sort = [(first, order), (second, order)]
+    rows: list[docs.Document] = []
+    rest = dict(query)
+    if after is not None:
+        tie = {**query, first: after[0], second: {op: after[1]}}
+        rows = await collection.find(tie, projection).sort(sort).limit(limit).to_list()
+        bound = query.get(first)
+        rest[first] = {**(bound if isinstance(bound, dict) else {}), op: after[0]}
+    if len(rows) < limit:
+        cursor = collection.find(rest, projection).sort(sort).limit(limit - len(rows))
+        rows.extend(await cursor.to_list())
+    return rows
+
+
 class ActivityLog:
     """Activity entries, one document each, read newest first per customer."""
 
@@ -70,19 +102,16 @@ class ActivityLog:
         self, customer_id: str, limit: int, before: ActivityCursor | None
     ) -> ActivityPage:
         """Return one page of a customer's activity, newest first."""
-        query: dict[str, Any] = {"customer_id": customer_id}
-        if before is not None:
-            at = docs.to_millis(before.at)
-            query["$or"] = [
-                {"at": {"$lt": at}},
-                {"at": at, "activity_id": {"$lt": before.activity_id}},
-            ]
-        cursor = (
-            self.collection.find(query)
-            .sort([("at", DESCENDING), ("activity_id", DESCENDING)])
-            .limit(limit + 1)
+        after = None if before is None else (docs.to_millis(before.at), before.activity_id)
+        rows = await page_after(
+            self.collection,
+            {"customer_id": customer_id},
+            ("at", "activity_id"),
+            after,
+            limit + 1,
+            descending=True,
         )
-        return docs.activity_page(await cursor.to_list(), limit)
+        return docs.activity_page(rows, limit)
 
     async def batch_counts(self, batch_id: str) -> BatchActivity:
         """Count the applied and refused rows of an import batch."""

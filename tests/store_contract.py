@@ -421,6 +421,43 @@ class CustomerRepositoryContract:
         assert [d.customer_id for d in second] == ids[3:4]
         assert first[0] == DueCustomer(due_at=base, customer_id=ids[0])
 
+    async def test_customers_due_at_the_same_moment_are_paged_by_id_once_each(
+        self, repo: CustomerRepository
+    ) -> None:
+        # Points expire at the end of a day: many customers share one due time.
+        due = datetime(1980, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+        ids = sorted(new_id() for _ in range(5))
+        for cid in ids:
+            await create(repo, customer(cid, points_lots=(_lot(expires_at=due),)))
+
+        seen: list[str] = []
+        after = None
+        while True:
+            page = await repo.due_customers(due, after=after, limit=2)
+            if not page:
+                break
+            seen.extend(d.customer_id for d in page)
+            after = page[-1]
+
+        assert [cid for cid in seen if cid in ids] == ids
+
+    async def test_activity_at_the_same_moment_is_paged_by_id_once_each(
+        self, repo: CustomerRepository
+    ) -> None:
+        cid = new_id()
+        names = ["a", "b", "c", "d", "e"]
+        records = tuple(ActivityRecord(activity(n)) for n in names)
+        await create(repo, customer(cid), activity=records)
+
+        seen: list[str] = []
+        page = await repo.activity(cid, limit=2)
+        seen.extend(e.activity_id for e in page.entries)
+        while page.next is not None:
+            page = await repo.activity(cid, limit=2, before=page.next)
+            seen.extend(e.activity_id for e in page.entries)
+
+        assert seen == names[::-1]
+
     async def test_due_time_groups_and_codes_follow_the_latest_save(
         self, repo: CustomerRepository
     ) -> None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 import structlog
 
 from models.messages import CustomerUpserted, InputMessage, ManageTier
-from models.outputs import derive_id
 from store.repository import (
     ActivityRecord,
     CustomerRepository,
@@ -26,10 +26,11 @@ from store.repository import (
     OutboxEntry,
     normalize_email,
 )
-from topics.codec import encode_key, to_json
+from topics.codec import to_json
 from topics.names import Topics
 from topics.routing import DeadLetter
 from workers.fold import Decider, Fold, Folder, Outcome, Record, dead_letter, decode
+from workers.groups import fan_out_once
 from workers.health import Health, retrying
 from workers.metrics import Metrics
 from workers.outbox import Outbox, Outgoing, Publisher
@@ -39,8 +40,6 @@ T = TypeVar("T")
 
 YIELD_EVERY = 200
 """Records folded between two yields to the event loop (keeps consumer heartbeats flowing)."""
-FANOUT_CHUNK = 500
-"""Member commands produced per round trip while a group command fans out."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,6 @@ class RawRecord:
 DeciderFactory = Callable[[datetime], Decider]
 """Bind the program, keys and this batch's clock reading into ``decide``."""
 KeysOf = Callable[[InputMessage], tuple[str, ...]]
-
-
-def member_command_id(command_id: str, member: str) -> str:
-    """Return the id of a group command's copy for one member (deterministic, <= 200 chars)."""
-    readable = f"{command_id}@{member}"
-    return readable if len(readable) <= 200 else derive_id(command_id, "member", member)
 
 
 class Pipeline:
@@ -290,24 +283,12 @@ class Pipeline:
             self.metrics.dead_letters.labels(code=refusal.code).inc()
             self._count(Outcome(record, "dead_letter", refusal.code, refusal.reason))
             return
-        data = command.data.model_copy(update={"group_id": None})
-        chunk: list[Outgoing] = []
-        members = 0
-        async for member in _members(self.repository, group_id):
-            copy = command.model_copy(
-                update={
-                    "id": member_command_id(command.id, member),
-                    "customer_id": member,
-                    "data": data,
-                }
-            )
-            chunk.append(Outgoing(self.topics.tier_commands, encode_key(member), to_json(copy)))
-            members += 1
-            if len(chunk) >= FANOUT_CHUNK:
-                await self._publish(chunk, "fan out group command")
-                chunk = []
-        if chunk:
-            await self._publish(chunk, "fan out group command")
+        # A store error mid-cursor starts the fan-out over: the copies' ids make repeats harmless.
+        publish = partial(self._publish, what="fan out group command")
+        members = await self._store(
+            partial(fan_out_once, self.repository, command, self.topics, publish),
+            "stream group members",
+        )
         log.info("group command fanned out", event_id=command.id, group=group_id, members=members)
         self._count(Outcome(record, "fanned_out"))
 
@@ -345,11 +326,6 @@ class Pipeline:
 def _letter(topics: Topics, letter: DeadLetter) -> Outgoing:
     key = letter.key.encode("utf-8") if letter.key is not None else None
     return Outgoing(topics.dead_letter, key, to_json(letter))
-
-
-async def _members(repository: CustomerRepository, group_id: str) -> AsyncIterator[str]:
-    async for member in repository.group_members(group_id):
-        yield member
 
 
 def _load_requests(records: Sequence[Record], keys_of: KeysOf) -> list[LoadRequest]:

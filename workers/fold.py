@@ -163,15 +163,6 @@ def dead_letter(record: Record, code: str, message: str) -> DeadLetter:
     )
 
 
-def hydrate(stored: StoredCustomer) -> CustomerState:
-    """Return the loaded state with what the store found in its id archive."""
-    with_known = getattr(stored.state, "with_known_ids", None)
-    if with_known is None or not stored.known_ids:
-        return stored.state
-    state: CustomerState = with_known(stored.known_ids)
-    return state
-
-
 def fold(
     records: Sequence[Record],
     loaded: Mapping[str, StoredCustomer],
@@ -203,7 +194,8 @@ class Folder:
     def customer(self, customer_id: str) -> _Customer:
         if customer_id not in self.customers:
             stored = self.loaded.get(customer_id)
-            state = hydrate(stored) if stored is not None else None
+            # The store hands the state over hydrated: archived orders and known ids are in.
+            state = stored.state if stored is not None else None
             self.customers[customer_id] = _Customer(loaded=stored, state=state)
         return self.customers[customer_id]
 

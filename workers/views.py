@@ -28,35 +28,20 @@ def activity_view(entry: ActivityEntry) -> dict[str, Any]:
 
 
 def customer_view(state: CustomerState, activity: list[ActivityEntry]) -> dict[str, Any]:
-    """The customer as the contract's read interface returns it (activity newest first)."""
-    view: dict[str, Any] = {
-        "customer_id": state.customer_id,
-        "email": state.email,
-        "first_name": state.first_name,
-        "last_name": state.last_name,
-        "accepts_email": state.accepts_email,
-        "status": getattr(state, "status", "active"),
-        "points_balance": state.points_balance,
-        "points_earned": state.points_earned,
-        "stamps_balance": state.stamps_balance,
-        "tier": state.tier,
-        "tier_expires_at": _time(state.tier_expires_at),
-        "lifetime_spend": str(state.lifetime_spend),
-        "groups": list(state.groups),
-        "rewards": [
-            {
-                "grant_id": g.grant_id,
-                "reward_id": g.reward_id,
-                "code": getattr(g, "code", None),
-                "origin": g.origin,
-                "status": g.status,
-                "granted_at": _time(g.granted_at),
-            }
-            for g in state.rewards
-        ],
-        "activity": [activity_view(entry) for entry in activity],
-    }
-    pending = getattr(state, "points_pending", None)
-    if pending is not None:
-        view["points_pending"] = pending
+    """The customer as the contract's read interface returns it (activity newest first).
+
+    The state's own ``public_view`` is the base (one definition of the contract's fields); the
+    profile, the grant dates and the activity are added here.
+    """
+    view = state.public_view()
+    granted = {g.grant_id: _time(g.granted_at) for g in state.rewards}
+    view.update(
+        first_name=state.first_name,
+        last_name=state.last_name,
+        accepts_email=state.accepts_email,
+        groups=list(state.groups),
+        tier_expires_at=_time(state.tier_expires_at),
+        rewards=[{**r, "granted_at": granted[r["grant_id"]]} for r in view["rewards"]],
+        activity=[activity_view(entry) for entry in activity],
+    )
     return view

@@ -39,20 +39,26 @@ def mark_lines(
     return marked, "items"
 
 
-def points_base(earn: EarnRules, record: OrderRecord) -> Fraction:
-    """The exact amount the order earns points on (see the module docstring)."""
+def points_base(earn: EarnRules, record: OrderRecord) -> Decimal | Fraction:
+    """The exact amount the order earns points on (see the module docstring).
+
+    A decimal unless a discount is spread over the qualifying items (then a fraction).
+    """
     if record.goods < earn.min_order_value:
-        return Fraction(0)
+        return Decimal(0)
     if record.points_scope == "order":
-        return Fraction(record.goods)
+        return record.goods
     listed = sum(
         (line.unit_price * line.quantity for line in record.lines if line.earns_points),
         Decimal(0),
     )
-    return Fraction(listed) * record.items_paid_factor
+    factor = record.items_paid_factor
+    return listed if factor == 1 else Fraction(listed) * factor
 
 
-def multiplier_tier(step: Step, ctx: Context, base: Fraction, spend: Decimal) -> Tier | None:
+def multiplier_tier(
+    step: Step, ctx: Context, base: Decimal | Fraction, spend: Decimal
+) -> Tier | None:
     """The tier whose points multiplier the order earns at (``earn.multiplier_tier``)."""
     state, program = step.state, ctx.program
     held = program.find_tier(state.tier) if state.tier is not None else None

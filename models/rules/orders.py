@@ -128,7 +128,9 @@ def _earn(
     return step, record, confirm_at
 
 
-def _money_floor(amount: Fraction) -> Decimal:
+def _money_floor(amount: Decimal | Fraction) -> Decimal:
+    if isinstance(amount, Decimal):
+        return amount
     units = math.floor(amount * 10**MONEY_MAX_DECIMALS)
     return Decimal(units).scaleb(-MONEY_MAX_DECIMALS).normalize()
 

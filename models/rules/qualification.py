@@ -216,4 +216,21 @@ def settle_step(step: Step, ctx: Context, at: datetime) -> Step:
         tally = getattr(state, name)
         if tally is not None and (settled := settle(tally, at, ctx.program)) is not tally:
             changes[name] = settled
+    downgrade = state.downgrade_qualifying
+    if downgrade is not None and _passed(downgrade, at, ctx.program):
+        changes["downgrade_qualifying"] = None
     return step.update(**changes) if changes else step
+
+
+def _passed(restart: Qualifying, at: datetime, program: Program) -> bool:
+    """Whether everything from before ``restart.since`` has left the period by ``at``.
+
+    Then the restart counts exactly what the tally of all activity counts, and is dropped. Under
+    a lifetime period it never passes: activity before it would count again.
+    """
+    if restart.since is None:
+        return True
+    period = program.qualification_period
+    start = bucket_start(period, restart.since)
+    leaves = leaves_at(period, start) if start is not None else None
+    return leaves is not None and leaves <= at

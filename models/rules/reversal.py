@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from models.outputs import RewardRevoked, RewardRevokedData, TierChanged, TierChangedData
+from models.program import Program
 from models.rules import tiers
 from models.rules.base import Context, Step, rank_of
 from models.state import (
@@ -90,10 +91,40 @@ def undo_triggers(step: Step, ctx: Context, record: OrderRecord) -> Step:
     if triggers is not None and undo and _left_as_the_order_set_it(step.state, record, triggers):
         step = _undo_tier(step, ctx, triggers.tier_before)
     else:
-        step = tiers.evaluate(step, ctx)
+        step = tiers.evaluate(_release_unbacked_hold(step, ctx), ctx)
     if triggers is not None and record.fully_reversed:
         step = _take_back_entry_rewards(step, ctx, record, triggers)
-    return step
+    return _take_back_unbacked_grants(step, ctx)
+
+
+def _backed(state: CustomerState, program: Program, tier: str | None) -> bool:
+    """Whether all the activity that still stands, over all time, reaches ``tier``.
+
+    A tier reached by the rules and held by a membership period was earned with purchases
+    that stand only if what stands reaches it at least in total (its period may since have
+    let some of it go, which the hold is there to bridge).
+    """
+    total = state.qualifying.total
+    reached = program.qualifying_tier(
+        {
+            "points_earned": total.points_earned,
+            "amount_spent": total.amount_spent,
+            "orders": total.orders,
+        }
+    )
+    return rank_of(program, reached.name if reached else None) >= rank_of(program, tier)
+
+
+def _release_unbacked_hold(step: Step, ctx: Context) -> Step:
+    """Let a rules tier's membership hold go when what still stands never reached the tier."""
+    state = step.state
+    if (
+        state.tier_source != "rules"
+        or not state.holds_tier_at(ctx.at)
+        or _backed(state, ctx.program, state.tier)
+    ):
+        return step
+    return step.update(tier_held=False, tier_hold_until=None)
 
 
 def _left_as_the_order_set_it(
@@ -115,8 +146,12 @@ def _protects(before: TierSnapshot, at: datetime) -> bool:
 def _undo_tier(step: Step, ctx: Context, before: TierSnapshot) -> Step:
     """Move the customer to the tier they would hold had the order counted only for the rest."""
     state, program = step.state, ctx.program
-    protected = _protects(before, ctx.at)
     restored = state.model_copy(update=before.fields())
+    # A rules tier held underneath protects only if what stands ever reached it (an earlier
+    # order that reached it may have been returned since).
+    protected = _protects(before, ctx.at) and (
+        before.tier_source != "rules" or _backed(restored, program, before.tier)
+    )
     # On what counts now: the counters already hold only what remains of the order.
     target = tiers.rules_tier(restored, program, ctx.at)
     keep_before = protected and rank_of(program, target.name if target else None) <= rank_of(
@@ -152,9 +187,15 @@ def _take_back_entry_rewards(
     program = ctx.program
     holds = rank_of(program, step.state.tier)
     for ref in triggers.entry_grants:
-        if rank_of(program, ref.tier) <= holds:
-            continue  # the customer still holds that tier (or higher) with what stands
         grant = step.state.grant(ref.grant_id)
+        if rank_of(program, ref.tier) <= holds:
+            # The customer still holds that tier (or higher): an unused grant stays, remembered
+            # as no longer backed by its order, so a later reversal that drops the tier takes it.
+            if grant is not None and grant.status in REVOCABLE:
+                fallen = ref.model_copy(update={"order_id": record.order_id})
+                unbacked = (*step.state.entry_grants_unbacked, fallen)
+                step = step.update(entry_grants_unbacked=unbacked)
+            continue
         if grant is None or grant.status == "revoked":
             continue
         if grant.status not in REVOCABLE:
@@ -192,6 +233,34 @@ def _take_back_entry_rewards(
         )
         step = revoke_entry_grant(
             step, ctx, grant, tier=ref.tier, order_id=record.order_id, reason=reason
+        )
+    return step
+
+
+def _take_back_unbacked_grants(step: Step, ctx: Context) -> Step:
+    """Revoke remembered grants whose order fell once the customer is below their tier."""
+    remembered = step.state.entry_grants_unbacked
+    if not remembered:
+        return step
+    program, holds = ctx.program, rank_of(ctx.program, step.state.tier)
+    kept: list[EntryGrantRef] = []
+    due: list[tuple[EntryGrantRef, RewardGrant]] = []
+    for ref in remembered:
+        grant = step.state.grant(ref.grant_id)
+        if grant is None or grant.status not in REVOCABLE:
+            continue  # used or revoked since: nothing left to take back
+        if rank_of(program, ref.tier) <= holds:
+            kept.append(ref)
+        else:
+            due.append((ref, grant))
+    step = step.update(entry_grants_unbacked=tuple(kept))
+    for ref, grant in due:
+        reason = (
+            f"order {ref.order_id} no longer stands, and now the customer no longer holds "
+            f"{ref.tier} either, so the {ref.tier} entry it triggered is undone"
+        )
+        step = revoke_entry_grant(
+            step, ctx, grant, tier=ref.tier, order_id=ref.order_id or "", reason=reason
         )
     return step
 

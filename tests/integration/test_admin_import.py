@@ -41,7 +41,7 @@ async def test_a_tiers_import_publishes_only_valid_rows_of_existing_customers(
 
     assert "row 3: unknown customer" in done.stderr
     assert "row 4: unknown tier 'Platnum'" in done.stderr
-    assert "row 5: duplicate email: row 2" in done.stderr
+    assert "row 5: duplicate email: only row 2 applies" in done.stderr
     rejected = list(
         csv.reader(
             (tmp_path / "tiers.csv.rejected.csv").read_text("utf-8-sig").splitlines(), delimiter=sep

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email
 from datetime import UTC, datetime
 from decimal import Decimal
+from email import policy
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ async def test_demo_scenario_runs_through_the_worker(
             "topic_namespace": f"demo{unique}.",
             "mongo_database": f"demo_{unique}",
             "web_port": free_port(),
+            "consumers_web_port": free_port(),
             "stack_dir": stack.stack_dir.resolve(),
             "program_file": stack.program_file.resolve(),
         }
@@ -68,6 +71,14 @@ async def test_demo_scenario_runs_through_the_worker(
     requests = result.outputs_of("notification.requested")
     assert not any(r["customer_id"] == bob["customer_id"] for r in requests)
     assert result.worker_log.exists()
+    # The consumers turned every request of this run into one email, read back from the sink.
+    mails = [
+        email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in result.mail_files
+    ]
+    assert len(mails) == len(requests)
+    to_alice = [m for m in mails if m["To"] == f"alice.{result.run_id}@example.test"]
+    upgrade = next(m for m in to_alice if "Silver" in m["Subject"])
+    assert silver[0]["code"] in upgrade.get_body(preferencelist=("plain",)).get_content()
 
 
 def _shown(view: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from settings import Settings
 from tests.integration.waiting import eventually
 from tests.integration.worker_kit import WorkerUnderTest
 from topics import names
-from workers.batch import member_command_id
+from workers.groups import member_command_id
 
 pytestmark = pytest.mark.integration
 
@@ -256,3 +256,45 @@ async def test_command_for_a_removed_customer_is_refused_on_the_activity(
     assert entry["details"]["code"] == "customer_removed"
     assert "removed" in entry["details"]["reason"]
     assert view["points_balance"] == 0
+
+
+async def test_sigterm_finishes_the_batch_in_flight_and_commits_it(
+    stack: Settings, tmp_path: Path, unique: str
+) -> None:
+    """After a graceful stop nothing the first worker applied is delivered to the next one."""
+    customers, orders = 20, 1500
+    first = WorkerUnderTest(stack, f"g{unique}", tmp_path, worker_batch_size="100")
+    await first.start()
+    ids = [f"c{n}-{unique}" for n in range(customers)]
+    try:
+        for cid in ids:
+            await first.send(names.CUSTOMERS, upsert(cid, unique), cid)
+        for cid in ids:
+            await first.wait_customer(cid, lambda c: True, "customer created")
+        for n in range(orders):
+            cid = ids[n % customers]
+            await first.send(names.ORDERS, paid(cid, f"A{n}", "1.00", f"o{n}-{unique}"), cid)
+
+        async def busy() -> bool:
+            return await first.applied("order.paid") >= 200
+
+        await eventually(busy, within=60, what="first worker applying orders", detail=first.log)
+        assert await first.stop() == 0, first.log()
+    finally:
+        await first.close()
+    log = first.log()
+    assert "Traceback" not in log, log
+    second = WorkerUnderTest(stack, f"g{unique}", tmp_path, worker_batch_size="100")
+    await second.start()
+    try:
+        for cid in ids:
+            await second.wait_customer(
+                cid, lambda c: c["lifetime_spend"] == f"{orders // customers}.00", "all orders"
+            )
+        # Everything the first worker applied was committed: none of it came back.
+        assert await second.count("order.paid", "skipped") == 0
+        assert await second.count("order.paid", "duplicate") == 0
+        assert await second.applied("order.paid") < orders
+    finally:
+        assert await second.stop() == 0, second.log()
+        await second.close()

@@ -29,6 +29,11 @@ def message(kind: str, customer: str, data: dict[str, Any], id: str, when: str) 
     return {"id": id, "type": kind, "customer_id": customer, "occurred_at": when, "data": data}
 
 
+def distinct(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Outputs by id: publishing is at least once, consumers deduplicate by id."""
+    return list({m["id"]: m for m in found}.values())
+
+
 def upsert(customer: str, u: str) -> dict[str, Any]:
     body = {"email": f"{customer}-{u}@example.com", "first_name": "Ana"}
     return message("customer.upserted", customer, body, f"up-{customer}-{u}", at(800))
@@ -100,7 +105,9 @@ async def test_a_points_expiring_reminder_is_requested_once(
 
     def reminders(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [
-            m for m in found if m["customer_id"] == cid and m["data"]["kind"] == "points_expiring"
+            m
+            for m in distinct(found)
+            if m["customer_id"] == cid and m["data"]["kind"] == "points_expiring"
         ]
 
     mails = await worker.wait_outputs(names.NOTIFICATIONS, reminders, "points_expiring request")
@@ -137,7 +144,7 @@ async def test_rate_redemption_and_the_reward_back_when_its_order_is_cancelled(
     def granted(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [
             m
-            for m in found
+            for m in distinct(found)
             if m["customer_id"] == cid
             and m["type"] == "reward.granted"
             and m["data"]["reward_id"] == "points-off"
@@ -165,7 +172,11 @@ async def test_rate_redemption_and_the_reward_back_when_its_order_is_cancelled(
     )
 
     def reinstated(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [m for m in found if m["customer_id"] == cid and m["type"] == "reward.reinstated"]
+        return [
+            m
+            for m in distinct(found)
+            if m["customer_id"] == cid and m["type"] == "reward.reinstated"
+        ]
 
     [back] = reinstated(await worker.wait_outputs(names.REWARDS, reinstated, "reinstated"))
     assert (back["data"]["code"], back["data"]["order_id"]) == (grant["code"], "V1")

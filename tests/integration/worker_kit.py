@@ -40,7 +40,7 @@ class WorkerUnderTest:
         self.port = free_port()
         self.database = f"wt_{unique}"
         self.workdir = workdir
-        self.log_path = workdir / "worker.log"
+        self.log_path = workdir / f"worker-{unique}-{self.port}.log"
         self.bootstrap = settings.kafka_bootstrap
         self.env = {
             **os.environ,
@@ -131,6 +131,18 @@ class WorkerUnderTest:
             self.topics.name(contract_topic), raw, key=key.encode()
         )
         return int(meta.offset)
+
+    async def count(self, kind: str, outcome: str) -> float:
+        """This process's ``loyalty_events_total`` for one type and outcome."""
+        _, text = await self.get("/metrics")
+        prefix = f'loyalty_events_total{{outcome="{outcome}",type="{kind}"}} '
+        return sum(
+            float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix)
+        )
+
+    async def applied(self, kind: str) -> float:
+        """How many records of this type this process applied."""
+        return await self.count(kind, "applied")
 
     async def customer(self, customer_id: str) -> dict[str, Any] | None:
         status, body = await self.get(f"/customers/{customer_id}")

@@ -102,7 +102,7 @@ async def test_tier_import_publishes_valid_rows_and_reports_the_rest(tmp_path, b
     ]
     assert lines[1][1] == UNKNOWN_CUSTOMER
     assert lines[2][1].startswith("unknown tier 'Platnum'; known tiers: Bronze, Silver, Gold")
-    assert lines[3][1] == "duplicate email: row 2 already imports this customer"
+    assert lines[3][1] == "duplicate email: only row 2 applies"
 
 
 async def test_points_import_builds_adjustments(tmp_path):

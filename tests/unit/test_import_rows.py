@@ -91,7 +91,7 @@ def test_each_bad_row_is_reported_with_its_spreadsheet_row_and_reason():
     assert found[5] == "email is empty"
     assert found[6] == "row has 1 cells, the header has 2"
     assert "unknown tier" in found[7]
-    assert found[9] == "duplicate email: row 3 already imports this customer"
+    assert found[9] == "duplicate email: only row 3 applies"
     assert [r.row for r in rows if isinstance(r, ValidRow)] == [8]
 
 

@@ -155,6 +155,9 @@ def test_smtp_errors_are_sorted_by_what_to_do() -> None:
         [aiosmtplib.SMTPRecipientRefused(550, "unknown user", "x@example.test")]
     )
     assert isinstance(_classify(refused), SmtpPermanentError)
+    login = _classify(aiosmtplib.SMTPAuthenticationError(535, "bad credentials"))
+    assert isinstance(login, SmtpUnavailableError)
+    assert "LOYALTY_SMTP_PASSWORD" in login.reason
 
 
 def test_context_helpers() -> None:

@@ -10,7 +10,7 @@ from store.repository import CustomerWrite, SaveResult
 from tests.unit.factories import T0
 from tests.unit.pipeline_kit import TOPICS, Kit
 from topics import names
-from workers.batch import member_command_id
+from workers.groups import member_command_id
 
 
 def envelope(kind: str, data: dict[str, Any], *, id: str, customer: str = "c-1") -> dict[str, Any]:
@@ -231,3 +231,37 @@ async def test_outputs_left_unsent_by_an_interrupted_run_go_out_with_the_next_ba
     await kit.handle(kit.record(names.ORDERS, paid("o-2", "1.00", id="e-2")))
     assert "Silver" in [c["data"]["to_tier"] for c in kit.publisher.on(names.TIER_CHANGES)]
     assert await kit.repository.pending_outbox() == []
+
+
+class CursorBreaks:
+    """Wraps a repository: the first group cursors fail after one member (a store outage)."""
+
+    def __init__(self, kit: Kit, times: int) -> None:
+        self.inner, self.left = kit.repository, times
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def group_members(self, group_id: str) -> Any:
+        async for member in self.inner.group_members(group_id):
+            yield member
+            if self.left:
+                self.left -= 1
+                raise ConnectionError("store went away mid-cursor")
+
+
+async def test_a_store_outage_mid_fan_out_starts_the_fan_out_over() -> None:
+    kit = Kit()
+    for cid in ("c-1", "c-2"):
+        await kit.handle(kit.record(names.CUSTOMERS, upsert(cid, groups=["staff"]), key=cid))
+    kit.pipeline.repository = CursorBreaks(kit, times=3)  # type: ignore[assignment]
+    group = envelope(
+        "tier.manage",
+        {"action": "upgrade", "strategy": "specific", "tier": "Gold", "group_id": "staff"},
+        id="g-1",
+        customer="group:staff",
+    )
+    await kit.handle(kit.record(names.TIER_COMMANDS, group, key="group:staff"))
+    ids = [c["id"] for c in kit.publisher.on(names.TIER_COMMANDS)]
+    assert set(ids) == {member_command_id("g-1", "c-1"), member_command_id("g-1", "c-2")}
+    assert kit.publisher.on(names.DEAD_LETTER) == []

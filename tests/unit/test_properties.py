@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.decide import decide
-from models.messages import InputMessage
+from models.messages import SYSTEM_TYPES, InputMessage
 from models.program import Program
 from models.state import CustomerState
 from models.tally import Counts
@@ -180,6 +180,13 @@ def check_invariants(state: CustomerState) -> None:
     assert state.stamps_balance >= 0
     assert 0 <= state.stamps_balance < 5  # a full card spends its stamps at once
     assert state.points_balance == sum(lot.amount for lot in state.points_lots)
+    assert state.points_pending == sum(p.amount for p in state.points_pending_lots)
+    assert all(p.amount > 0 for p in state.points_pending_lots)
+    confirms = [p.confirm_at for p in state.points_pending_lots]
+    assert confirms == sorted(confirms)
+    if state.reminder_at is not None:
+        assert state.next_due_at is not None
+        assert state.next_due_at <= state.reminder_at
     spend_order = [
         (lot.expires_at is None, lot.expires_at or lot.earned_at) for lot in state.points_lots
     ]
@@ -331,10 +338,24 @@ def test_state_matches_the_reference_model(history: list[Op]) -> None:
 
 # --- richer histories: tier commands, expiries and time passing -------------------------
 
+EARNING_PROGRAM = make_program(
+    earn={
+        "points_per_currency_unit": 1,
+        "points_expire_after_months": 3,
+        "points_pending_days": 14,
+        "excluded_skus": ["mug"],
+        "multiplier_tier": "reached",
+    },
+    reminders={"points_expiring_days": 20, "tier_expiring_days": 10},
+    membership_period={"months": 2},
+    qualification_period={"rolling_months": 6},
+)
+"""Issue 12's settings together: pending points, filters, reached multiplier, reminders."""
 PROGRAMS = [
     PROGRAM,
     make_program(membership_period={"months": 12}),
     make_program(qualification_period={"rolling_months": 6}),
+    EARNING_PROGRAM,
 ]
 CALENDAR_PROGRAM = make_program(
     qualification_period="calendar_year", membership_period={"months": 3}
@@ -371,6 +392,8 @@ rich_bodies = st.one_of(
     ),
     st.just({"type": "points.expire", "data": {}}),
     st.just({"type": "tier.expire", "data": {}}),
+    st.just({"type": "points.confirm", "data": {}}),
+    st.just({"type": "reminder.due", "data": {}}),
     st.just({"type": "reward.redeem", "data": {"reward_id": "cookie"}}),
 )
 
@@ -388,7 +411,7 @@ def rich_histories(draw: st.DrawFn) -> list[InputMessage]:
         moment += timedelta(hours=draw(st.integers(0, 2000), label="hours later"))
         original = mixed[index]
         body = original.model_dump(mode="json") if original is not None else next(bodies)
-        if body["type"] in {"points.expire", "tier.expire"}:
+        if body["type"] in SYSTEM_TYPES:
             body["data"] = {"due_at": moment.isoformat()}
         body.update(id=f"x{n}", customer_id=CUSTOMER, occurred_at=moment.isoformat())
         messages.append(parse_message(body))

@@ -178,3 +178,22 @@ def test_a_replayed_crossing_order_earns_at_the_reached_rate_once() -> None:
     # the same order under a new message id is a duplicate by order id
     resent = apply(first.state, order("o1", "600.00"), program)
     assert resent.duplicate
+
+
+@pytest.mark.parametrize(
+    ("rounding", "points"), [("floor", 28), ("ceil", 29), ("half_up", 29), ("half_even", 28)]
+)
+def test_a_discounted_share_is_rounded_once_as_the_program_says(rounding: str, points: int):
+    # items 30 (beans) + 30 (mug, not qualifying) paid 57: the beans were paid 28.50
+    program = make_program(
+        earn={
+            "points_per_currency_unit": 1,
+            "rounding": rounding,
+            "qualifying_categories": ["beans"],
+        }
+    )
+    items = [item("beans-1kg", "30.00", 1, "beans"), item("mug", "30.00", 1, "kitchen")]
+    decision = apply(joined(program=program), order("o1", "57.00", items), program)
+    assert decision.state.points_balance == points
+    [paid] = [a for a in decision.activity if a.kind == "order_paid"]
+    assert paid.details["points_base"] == "28.5"

@@ -270,3 +270,43 @@ def test_a_cancellation_requests_one_email_not_one_per_revoked_reward() -> None:
     emails = [o.data.kind for o in decision.outputs if o.type == "notification.requested"]
     assert emails == ["tier_downgraded"]
     assert "reward.revoked" in kinds(decision)
+
+
+def test_orders_returned_one_after_the_other_leave_no_tier_and_no_reward_behind() -> None:
+    # o0 reached Silver, o1 went on to Gold; o0 is returned first (Gold still stands on o1),
+    # then o1: the Silver held underneath was bought and returned too
+    state = joined(order("o0", "600.00"), order("o1", "1000.00", at=later(1)), program=MEMBERSHIP)
+    assert state.tier == "Gold"
+    first = apply(state, cancel("o0", at=later(2)), MEMBERSHIP)
+    assert first.state.tier == "Gold"
+    assert statuses(first.state) == [("welcome-silver", "issued"), ("welcome-gold", "issued")]
+    second = apply(first.state, cancel("o1", at=later(3)), MEMBERSHIP)
+    assert second.state.tier == "Bronze"
+    assert statuses(second.state) == [("welcome-silver", "revoked"), ("welcome-gold", "revoked")]
+    assert second.state.entry_grants_unbacked == ()
+    [silver] = [a for a in second.activity if a.details.get("reward_id") == "welcome-silver"]
+    assert "o0" in silver.details["reason"]
+
+
+def test_a_membership_hold_on_activity_that_was_returned_does_not_keep_the_tier() -> None:
+    # Gold was reached by an adjustment on top of o0; returning o0 leaves 1000 points: Silver
+    state = joined(
+        order("o0", "600.00"),
+        msg("points.adjust", {"delta": 1000}, at=later(1)),
+        program=MEMBERSHIP,
+    )
+    assert (state.tier, state.tier_held) == ("Gold", True)
+    decision = apply(state, cancel("o0", at=later(2)), MEMBERSHIP)
+    assert decision.state.tier == "Silver"
+    assert [(c.from_tier, c.to_tier) for c in tier_changes(decision)] == [("Gold", "Silver")]
+
+
+def test_a_hold_over_activity_that_only_left_the_period_still_bridges_it() -> None:
+    rolling = make_program(
+        membership_period={"months": 12}, qualification_period={"rolling_months": 6}
+    )
+    state = joined(order("o0", "600.00"), order("o1", "10.00", at=later(200)), program=rolling)
+    assert (state.tier, state.tier_held) == ("Silver", True)  # o0 left the period; held
+    decision = apply(state, refund("o1", "r1", at=later(201)), rolling)
+    assert decision.state.tier == "Silver"
+    assert tier_changes(decision) == []

@@ -157,3 +157,15 @@ def test_a_temporary_tier_put_back_by_a_cancellation_still_ends_on_the_tier_unde
     decision = apply(cancel.state, time_event(later(31)), program)
     assert changes(decision) == [("Gold", "Silver", "expire")]  # not Platinum, the order's
     assert decision.state.tier_source == "manual"
+
+
+def test_a_downgrade_window_is_dropped_once_the_period_has_moved_past_it() -> None:
+    program = make_program(qualification_period={"rolling_months": 1})
+    state = joined(order("o1", "2000.00"), change("Bronze", at=later(1)), program=program)
+    assert state.downgrade_qualifying is not None
+    within = apply(state, order("o2", "1.00", at=later(20)), program)
+    assert within.state.downgrade_qualifying is not None  # o1 still counts for all activity
+    past = apply(within.state, order("o3", "1.00", at=later(40)), program)
+    assert past.state.downgrade_qualifying is None  # nothing from before it counts any more
+    assert past.state.qualify_since is None
+    assert past.state.tier == "Bronze"
