@@ -12,7 +12,7 @@ COPY stack ./stack
 COPY cli ./cli
 COPY demo ./demo
 COPY admin ./admin
-COPY settings.py bootstrap.py program_file.py program.example.yaml ./
+COPY settings.py bootstrap.py program_file.py web_access.py program.example.yaml ./
 RUN pip install --no-cache-dir .
 # Writable by the service user: the analytics example's tier-change log lives here.
 RUN mkdir /data && chown nobody /data
