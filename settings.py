@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -26,8 +27,44 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 REWARD_CODE_KEY_FILE = "reward-code.key"
 """The key the local stack generates in its stack dir (``loyalty stack up``)."""
 MIN_REWARD_CODE_KEY_LENGTH = 32
-SECRET_SETTINGS = frozenset({"reward_code_key"})
-"""Settings whose values never appear in an error message."""
+SECRET_SETTINGS = frozenset(
+    {"reward_code_key", "api_token", "smtp_password", "kafka_sasl_password", "mongo_password"}
+)
+"""Settings whose values never appear in an error message, a log line or ``config show``."""
+PORTS_FILE = "ports.json"
+"""Where ``loyalty stack up`` records the ports it started the stack on (in the stack dir)."""
+STACK_PORTS = ("kafka_port", "kafka_controller_port", "mongo_port", "smtp_port")
+"""The settings recorded in the ports file: unset, they follow the running stack."""
+ENV_FILE = ".env"
+"""Optional ``LOYALTY_*=value`` lines in the project root; the environment wins over it."""
+ANCHORED_PATHS = ("program_file", "stack_dir", "tier_changes_file")
+"""Path settings whose relative defaults are anchored at the project root, not the cwd."""
+
+
+def project_root() -> Path:
+    """Return the directory relative defaults are anchored at, whatever the working directory.
+
+    A source checkout (``pip install -e``, what ``make install`` does) is the directory holding
+    this file and ``pyproject.toml``; an installed wheel (the Docker image) has no project root,
+    so its defaults stay relative to the working directory it is started in.
+    """
+    here = Path(__file__).resolve().parent
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+def recorded_ports(stack_dir: Path) -> dict[str, int]:
+    """Return the ports ``loyalty stack up`` recorded in stack_dir; empty when there are none."""
+    try:
+        raw = json.loads((stack_dir / PORTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        name: value
+        for name, value in raw.items()
+        if name in STACK_PORTS and isinstance(value, int) and 1 <= value <= 65535
+    }
 
 
 def _seconds(value: object) -> object:
@@ -45,7 +82,13 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Everything the service and the local stack read from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        frozen=True,
+        env_file=project_root() / ENV_FILE,
+        env_file_encoding="utf-8",
+    )
 
     # Where the service connects. When left unset they follow the local stack's ports below.
     kafka_bootstrap: str = ""
@@ -74,7 +117,8 @@ class Settings(BaseSettings):
     """Customers per page of the scheduler's due query."""
     web_host: str = "127.0.0.1"
     web_port: Port = 6066
-    api_token: str | None = None
+    api_token: SecretStr | None = None
+    """Bearer token ``/customers/…`` and ``/coupons/…`` require; needed beyond loopback."""
 
     # The store (docs/storage.md).
     store_hot_orders: Annotated[int, Field(ge=1, le=100_000)] = 20
@@ -111,10 +155,32 @@ class Settings(BaseSettings):
     kafka_heap: str = "512m"
     mongo_port: Port = 27018
     mail_dir: Path | None = None
+    stack_start_timeout: Annotated[float, Field(gt=0, le=3600)] = 90.0
+    """Seconds each local-stack service may take to answer after it is started."""
 
     @model_validator(mode="after")
     def _follow_stack(self) -> Settings:
         # Frozen model: fill derived defaults through object.__setattr__ once, at validation.
+        root = project_root()
+        for name in ANCHORED_PATHS:
+            value = getattr(self, name)
+            if name not in self.model_fields_set and not value.is_absolute():
+                object.__setattr__(self, name, root / value)
+        # Only a path that was set must exist: the default may be absent (an installed wheel).
+        if "program_file" in self.model_fields_set and not self.program_file.is_file():
+            raise ValueError(
+                f"{ENV_PREFIX}PROGRAM_FILE: no such file: {self.program_file.absolute()}"
+            )
+        templates = self.mail_templates_dir
+        if templates is not None and not templates.is_dir():
+            raise ValueError(
+                f"{ENV_PREFIX}MAIL_TEMPLATES_DIR: no such directory: {templates.absolute()}"
+            )
+        # Ports left unset follow what `loyalty stack up` recorded, so every client agrees with
+        # the running stack; a port set explicitly always wins.
+        for name, port in recorded_ports(self.stack_dir).items():
+            if name not in self.model_fields_set:
+                object.__setattr__(self, name, port)
         if not self.kafka_bootstrap:
             object.__setattr__(self, "kafka_bootstrap", f"127.0.0.1:{self.kafka_port}")
         if not self.mongo_uri:
@@ -125,6 +191,11 @@ class Settings(BaseSettings):
         if self.mail_dir is None:
             object.__setattr__(self, "mail_dir", self.stack_dir / "mail")
         return self
+
+    def web_token(self) -> str | None:
+        """Return the API token the web servers require, or None when none is set."""
+        token = self.api_token.get_secret_value() if self.api_token is not None else ""
+        return token or None
 
     @property
     def reward_code_key_file(self) -> Path:
@@ -162,9 +233,13 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
+            message = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:
+                lines.append(message)  # a check across settings: its message names the variable
+                continue
+            field = str(err["loc"][0])
             got = "hidden" if field in SECRET_SETTINGS else repr(err.get("input"))
-            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']} (got {got})")
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {message} (got {got})")
         raise SettingsError("invalid settings: " + "; ".join(lines)) from None
 
 

@@ -326,10 +326,24 @@ def _expiry_months(value: str, delta: int) -> int | str:
 
 def parse_rows(stream: IO[str], checker: RowChecker, delimiter: str) -> Iterator[ParsedRow]:
     """Yield every data row of a stream positioned after its header, numbered as a sheet shows."""
+    for chunk in parse_chunks(stream, checker, delimiter, size=1000, limit=1000):
+        yield from chunk
+
+
+def parse_chunks(
+    stream: IO[str], checker: RowChecker, delimiter: str, *, size: int, limit: int
+) -> Iterator[list[ParsedRow]]:
+    """Yield the data rows in lists of ``size`` valid rows (or ``limit`` rows in all).
+
+    Rows are numbered as a spreadsheet shows them (the header is row 1, a blank line is a row).
+    One loop for reading, checking and chunking: a generator per row cost a fifth of the time.
+    """
     reader = csv.reader(stream, delimiter=delimiter)
     row = 1  # the header
     check = checker.check
-    blank = malformed = 0
+    blank = 0
+    chunk: list[ParsedRow] = []
+    valid = 0
     while True:
         row += 1
         try:
@@ -337,16 +351,23 @@ def parse_rows(stream: IO[str], checker: RowChecker, delimiter: str) -> Iterator
         except StopIteration:
             break
         except csv.Error as exc:
-            malformed += 1
-            yield RejectedRow(row, f"malformed CSV: {exc}", [])
-            continue
-        parsed = check(row, cells)
-        if parsed is None:
-            blank += 1  # a blank line is a blank row in a spreadsheet: counted, not imported
-            continue
-        yield parsed
+            chunk.append(RejectedRow(row, f"malformed CSV: {exc}", []))
+        else:
+            parsed = check(row, cells)
+            if parsed is None:
+                blank += 1  # a blank line is a blank row in a spreadsheet: counted, not imported
+                continue
+            chunk.append(parsed)
+            if type(parsed) is ValidRow:
+                valid += 1
+        if valid >= size or len(chunk) >= limit:
+            checker.stats.rows = row - 1 - blank
+            yield chunk
+            chunk, valid = [], 0
     checker.stats.blank = blank
     checker.stats.rows = row - 2 - blank
+    if chunk:
+        yield chunk
 
 
 def template(kind: ImportKind) -> str:

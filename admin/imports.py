@@ -31,7 +31,7 @@ from admin.csvrows import (
     RejectedRow,
     RowChecker,
     ValidRow,
-    parse_rows,
+    parse_chunks,
     read_header,
 )
 from admin.rejected import RejectedFile, rejected_path
@@ -288,21 +288,6 @@ class _Envelopes:
 Chunk = list[ParsedRow]
 
 
-def _chunks(rows: Iterator[ParsedRow], size: int, limit: int) -> Iterator[Chunk]:
-    """Group rows into chunks holding ``size`` valid rows (or ``limit`` rows in all)."""
-    chunk: Chunk = []
-    valid = 0
-    for parsed in rows:
-        chunk.append(parsed)
-        if isinstance(parsed, ValidRow):
-            valid += 1
-        if valid >= size or len(chunk) >= limit:
-            yield chunk
-            chunk, valid = [], 0
-    if chunk:
-        yield chunk
-
-
 async def run_import(
     options: ImportOptions,
     directory: EmailDirectory,
@@ -333,9 +318,15 @@ async def run_import(
             pipeline = _Pipeline(options, directory, None if report.dry_run else sink, report)
             pipeline.rejected = rejected
             pipeline.envelopes = envelopes
-            rows = parse_rows(stream, checker, header.delimiter)
+            chunks = parse_chunks(
+                stream,
+                checker,
+                header.delimiter,
+                size=options.lookup_batch,
+                limit=options.parse_chunk,
+            )
             position = stream.buffer.tell if hasattr(stream, "buffer") else (lambda: 0)
-            await pipeline.run(rows, progress, position)
+            await pipeline.run(chunks, progress, position)
         report.rows = checker.stats.rows
         report.blank_rows = checker.stats.blank
         report.tier_spellings = dict(checker.stats.tier_spellings)
@@ -366,7 +357,7 @@ class _Pipeline:
         self.handled = 0
 
     async def run(
-        self, rows: Iterator[ParsedRow], progress: Progress | None, position: Callable[[], int]
+        self, chunks: Iterator[Chunk], progress: Progress | None, position: Callable[[], int]
     ) -> None:
         queue: asyncio.Queue[tuple[Chunk, asyncio.Task[dict[str, str]]] | None] = asyncio.Queue(
             maxsize=self.options.lookups_in_flight
@@ -374,7 +365,7 @@ class _Pipeline:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._publish(queue, progress, position))
-                group.create_task(self._parse(rows, queue))
+                group.create_task(self._parse(chunks, queue))
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None  # one stage failed; the other was cancelled
         finally:
@@ -390,11 +381,9 @@ class _Pipeline:
 
     async def _parse(
         self,
-        rows: Iterator[ParsedRow],
+        chunks: Iterator[Chunk],
         queue: asyncio.Queue[tuple[Chunk, asyncio.Task[dict[str, str]]] | None],
     ) -> None:
-        options = self.options
-        chunks = _chunks(rows, options.lookup_batch, options.parse_chunk)
         while True:
             begun = time.thread_time()
             chunk = next(chunks, None)

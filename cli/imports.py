@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -178,6 +179,11 @@ def _run(
     except (SettingsError, ValueError) as exc:
         raise _fail(str(exc)) from None
     quiet_kafka_retries()
+    # An import allocates millions of short-lived objects that reference counting frees; the
+    # cycle collector's scans of the start-up objects cost a fifth of the parse time. Freeze
+    # those and collect the young generation less often (this process only runs the import).
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
     options = ImportOptions(
         kind,
         file,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cli.console import make_console
@@ -14,6 +15,10 @@ from stack.process import ServiceStatus, StackError
 
 app = typer.Typer(help="Run the local stack on 127.0.0.1 (no Docker needed).", no_args_is_help=True)
 console = make_console()
+errors = make_console(stderr=True)
+
+EXIT_ERROR = 1
+EXIT_UNHEALTHY = 3
 
 
 def _table(rows: list[ServiceStatus]) -> Table:
@@ -27,8 +32,9 @@ def _table(rows: list[ServiceStatus]) -> Table:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
+    # soft_wrap: one clear line, whatever the terminal width.
+    errors.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(EXIT_ERROR)
 
 
 @app.command()
@@ -65,4 +71,4 @@ def status() -> None:
         return
     console.print(_table(rows))
     if not all(row.healthy for row in rows):
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_UNHEALTHY)

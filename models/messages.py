@@ -49,12 +49,21 @@ from models.tier_messages import (
     ManageTier,
     ManageTierData,
 )
+from models.time_events import (
+    ConfirmPoints,
+    ConfirmPointsData,
+    ExpirePoints,
+    ExpirePointsData,
+    ExpireTier,
+    ExpireTierData,
+    SendReminders,
+    SendRemindersData,
+)
 from models.values import (
     CurrencyCode,
     DomainModel,
     EmailAddress,
     Envelope,
-    EventTime,
     ExtendedValue,
     Identifier,
     Money,
@@ -66,7 +75,8 @@ from models.values import (
 DEFAULT_STAMPS_NOTE = "Manual adjustment"
 SYSTEM_SOURCE = "system"
 
-# Outputs and tier commands live in their own modules; re-exported so every message is found here.
+# Outputs, tier commands and time events live in their own modules; re-exported so every
+# message is found here.
 __all__ = [
     "GROUP_PREFIX",
     "NOTIFICATION_KINDS",
@@ -74,9 +84,15 @@ __all__ = [
     "Cause",
     "ChangeTier",
     "ChangeTierData",
+    "ConfirmPoints",
+    "ConfirmPointsData",
     "DurationExpiry",
     "DurationFromFieldExpiry",
     "Envelope",
+    "ExpirePoints",
+    "ExpirePointsData",
+    "ExpireTier",
+    "ExpireTierData",
     "Expiry",
     "FixedDateExpiry",
     "ManageTier",
@@ -92,6 +108,8 @@ __all__ = [
     "RewardRedeemedData",
     "RewardRevoked",
     "RewardRevokedData",
+    "SendReminders",
+    "SendRemindersData",
     "TierChanged",
     "TierChangedData",
     "derive_id",
@@ -338,62 +356,6 @@ class RevokeReward(Envelope):
 
     type: Literal["reward.revoke"] = "reward.revoke"
     data: RevokeRewardData
-
-
-# --- project-owned system events (source "system"; not in the public contract) -----------
-
-
-class ExpireTierData(DomainModel):
-    """Fires at ``due_at``; a no-op unless a tier ending or review is really due by then."""
-
-    due_at: EventTime
-    tier: Name | None = None
-
-
-class ExpireTier(Envelope):
-    """Internal: a tier or hold ends, or activity leaves the period (time as data, inv. 7)."""
-
-    type: Literal["tier.expire"] = "tier.expire"
-    data: ExpireTierData
-
-
-class ExpirePointsData(DomainModel):
-    """Fires at ``due_at``; expires every points lot whose expiry is at or before it."""
-
-    due_at: EventTime
-
-
-class ExpirePoints(Envelope):
-    """Internal: earned or adjusted points reach their expiry (time as data, invariant 7)."""
-
-    type: Literal["points.expire"] = "points.expire"
-    data: ExpirePointsData
-
-
-class ConfirmPointsData(DomainModel):
-    """Fires at ``due_at``; confirms every pending points entry due by then."""
-
-    due_at: EventTime
-
-
-class ConfirmPoints(Envelope):
-    """Internal: pending points of an order become spendable (time as data, invariant 7)."""
-
-    type: Literal["points.confirm"] = "points.confirm"
-    data: ConfirmPointsData
-
-
-class SendRemindersData(DomainModel):
-    """Fires at ``due_at``; requests every reminder due by then (points or tier expiring)."""
-
-    due_at: EventTime
-
-
-class SendReminders(Envelope):
-    """Internal: a reminder falls due (``points_expiring``, ``tier_expiring``)."""
-
-    type: Literal["reminder.due"] = "reminder.due"
-    data: SendRemindersData
 
 
 InputMessage = Annotated[

@@ -27,7 +27,6 @@ LOG4J_VERSION = "2.25.5"
 # Kafka 4.x brokers need Java 17; 3.9 still runs on 11.
 MIN_JAVA_FOR_KAFKA_4 = 17
 INSTALL_TIMEOUT_S = 900.0
-START_TIMEOUT_S = 90.0
 MARKER = ".installed"
 
 
@@ -112,6 +111,11 @@ class KafkaService:
         self.config_file = self.root / "server.properties"
         self.log4j_file = self.root / "log4j2.xml"
         self.bootstrap = f"127.0.0.1:{settings.kafka_port}"
+        self.ports = {
+            "kafka_port": settings.kafka_port,
+            "kafka_controller_port": settings.kafka_controller_port,
+        }
+        self.start_timeout = settings.stack_start_timeout
 
     # -- install ---------------------------------------------------------------------------
 
@@ -251,7 +255,7 @@ class KafkaService:
 
     def _wait_healthy(self, pid: int, log_offset: int = 0) -> None:
         """Block until the broker answers, or raise with the log tail if it dies or stalls."""
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if read_pid(self.pid_file) != pid:
                 raise StackError(
@@ -262,7 +266,7 @@ class KafkaService:
                 return
             time.sleep(0.3)
         raise StackError(
-            f"Kafka did not answer on {self.bootstrap} within {START_TIMEOUT_S:.0f} s; "
+            f"Kafka did not answer on {self.bootstrap} within {self.start_timeout:.0f} s; "
             f"last lines of {self.log_file}:\n" + self._log_tail(log_offset)
         )
 
@@ -288,6 +292,10 @@ class KafkaService:
             self.pid_file.unlink(missing_ok=True)
             return None
         return pid
+
+    def running(self) -> bool:
+        """Return True when this stack's broker process is alive."""
+        return self._our_pid() is not None
 
     def start(self) -> None:
         """Start the broker unless ours already runs, wait until it answers, create topics."""

@@ -20,7 +20,6 @@ from stack.process import ServiceStatus, StackError, port_open, read_pid, spawn,
 from stack.process import stop as stop_process
 
 LAUNCHER = "secantusd-py"
-START_TIMEOUT = 60.0
 
 
 def find_launcher() -> Path | None:
@@ -47,6 +46,8 @@ class MongoService:
 
     def __init__(self, settings: Settings) -> None:
         self.port = settings.mongo_port
+        self.ports = {"mongo_port": self.port}
+        self.start_timeout = settings.stack_start_timeout
         self.home = settings.stack_dir / "mongo"
         self.data_dir = self.home / "data"
         self.pid_file = self.home / "mongo.pid"
@@ -90,6 +91,10 @@ class MongoService:
         reply = self._command("buildInfo")
         return None if reply is None else str(reply.get("version", "?"))
 
+    def running(self) -> bool:
+        """Return True when this stack's server process is alive."""
+        return read_pid(self.pid_file) is not None
+
     def recorded_port(self) -> int | None:
         """Return the port the running server of this stack dir was started on, if known."""
         try:
@@ -108,7 +113,7 @@ class MongoService:
             )
         if pid is not None:
             # Ours is running: healthy, or perhaps still opening its files.
-            if wait_for(self.healthy, timeout=START_TIMEOUT, interval=0.25):
+            if wait_for(self.healthy, timeout=self.start_timeout, interval=0.25):
                 return
             raise StackError(
                 f"the MongoDB-compatible server (PID {pid}) runs but does not answer on port "
@@ -139,7 +144,7 @@ class MongoService:
         def answered_or_died() -> bool:
             return read_pid(self.pid_file) is None or self.healthy()
 
-        wait_for(answered_or_died, timeout=START_TIMEOUT, interval=0.2)
+        wait_for(answered_or_died, timeout=self.start_timeout, interval=0.2)
         if read_pid(self.pid_file) is None:
             raise StackError(
                 f"the MongoDB-compatible server exited at start-up; log {self.log_file}:\n"
@@ -148,7 +153,7 @@ class MongoService:
         if not self.healthy():
             raise StackError(
                 f"the MongoDB-compatible server did not answer ping on port {self.port} within "
-                f"{START_TIMEOUT:.0f}s; log {self.log_file}:\n{tail(self.log_file)}"
+                f"{self.start_timeout:.0f}s; log {self.log_file}:\n{tail(self.log_file)}"
             )
 
     def stop(self) -> bool:

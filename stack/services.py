@@ -15,6 +15,11 @@ class Service(Protocol):
     """One server of the local stack, managed through a PID file under the stack dir."""
 
     name: str
+    ports: dict[str, int]
+    """The port settings this service listens on, by setting name (``kafka_port``)."""
+
+    def running(self) -> bool:
+        """Return True when this stack's process for the service is alive (by PID file)."""
 
     def install(self) -> None:
         """Download or build what the service needs into the stack dir (cached; idempotent)."""

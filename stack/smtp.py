@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import smtplib
 import sys
-from pathlib import Path
 
 from settings import Settings
 from stack.process import ServiceStatus, StackError, port_open, read_pid, spawn, tail, wait_for
@@ -18,6 +17,8 @@ class SmtpService:
 
     def __init__(self, settings: Settings) -> None:
         self.port = settings.smtp_port
+        self.ports = {"smtp_port": self.port}
+        self.start_timeout = settings.stack_start_timeout
         self.home = settings.stack_dir / "smtp"
         self.mail_dir = settings.mail_path
         self.pid_file = self.home / "smtp.pid"
@@ -31,6 +32,10 @@ class SmtpService:
             raise StackError(
                 "aiosmtpd is not installed; run `pip install -e '.[dev]'` (or `make install`)"
             ) from None
+
+    def running(self) -> bool:
+        """Return True when this stack's sink process is alive."""
+        return read_pid(self.pid_file) is not None
 
     def healthy(self) -> bool:
         """Return True when the server answers an SMTP NOOP."""
@@ -48,7 +53,7 @@ class SmtpService:
         pid = read_pid(self.pid_file)
         if pid is not None:
             # Ours is running: healthy, or still binding its port.
-            if wait_for(self.healthy, timeout=20):
+            if wait_for(self.healthy, timeout=self.start_timeout):
                 return
             raise StackError(
                 f"the SMTP sink (PID {pid}) runs but does not answer on port {self.port}; "
@@ -60,6 +65,7 @@ class SmtpService:
                 "set LOYALTY_SMTP_PORT to a free port"
             )
         self.mail_dir.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
         cmd = [
             sys.executable,
             "-m",
@@ -69,10 +75,11 @@ class SmtpService:
             "--mail-dir",
             str(self.mail_dir.resolve()),
         ]
-        spawn(cmd, pid_file=self.pid_file, log_file=self.log_file, cwd=Path.cwd())
-        if not wait_for(self.healthy, timeout=20):
+        spawn(cmd, pid_file=self.pid_file, log_file=self.log_file, cwd=self.home.resolve())
+        if not wait_for(self.healthy, timeout=self.start_timeout):
             raise StackError(
-                f"the SMTP sink did not answer on port {self.port} within 20s; "
+                f"the SMTP sink did not answer on port {self.port} within "
+                f"{self.start_timeout:.0f}s; "
                 f"log {self.log_file}:\n{tail(self.log_file)}"
             )
 

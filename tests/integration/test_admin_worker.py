@@ -296,3 +296,49 @@ async def test_customer_export_neutralises_formulas_and_list_filters(
         cli(worker, "customer", "list", "--email", f"h2.{unique}", "-n", "1", "--json").stdout
     )
     assert [c["customer_id"] for c in page["customers"]] == [f"h2-{unique}"]
+
+
+async def test_a_larger_file_imports_end_to_end_with_matching_status_counts(
+    worker: WorkerUnderTest, unique: str, tmp_path: Path
+) -> None:
+    names_ = [f"m{i:03d}" for i in range(120)]
+    ids = await join(worker, unique, *names_)
+    tiers = ("Bronze", "silver", "GOLD", "Platinum")
+    rows = ["email,tier"]
+    expected: dict[str, str] = {}
+    for i, name in enumerate(names_):
+        rows.append(f"{name}.{unique}@example.com,{tiers[i % 4]}")
+        expected[ids[name]] = tiers[i % 4].title()
+    rows += [f"ghost{i}.{unique}@example.com,Gold" for i in range(200)]  # unknown customers
+    rows += [f"{name}.{unique}@example.com,Gold" for name in names_[:80]]  # repeated emails
+    path = tmp_path / "many.csv"
+    path.write_text("\n".join(rows) + "\n")
+    batch = f"many-{unique}"
+    report = json.loads(
+        cli(worker, "import", "tiers", str(path), "--batch-id", batch, "--json").stdout
+    )
+    assert (
+        report["rows"],
+        report["published"],
+        report["unknown_customers"],
+        report["duplicates"],
+    ) == (
+        400,
+        120,
+        200,
+        80,
+    )
+
+    seen: dict[str, Any] = {}
+
+    async def applied() -> bool:
+        seen["status"] = await status(worker, batch)
+        return seen["status"]["applied"] + seen["status"]["refused"] == 120
+
+    await eventually(applied, within=120, what="all 120 rows applied", detail=lambda: str(seen))
+    assert seen["status"]["refused"] == 0
+    assert seen["status"]["done"] is True
+    for cid, tier in list(expected.items())[::17]:
+        view = await worker.customer(cid)
+        assert view is not None
+        assert view["tier"] == tier

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
 
-from settings import Settings
+from settings import ENV_PREFIX, Settings
+from stack.worker import WorkerProcess, worker_env
 from tests.integration.waiting import eventually
 from topics.names import Topics
 
@@ -32,72 +32,58 @@ def free_port() -> int:
 
 
 class WorkerUnderTest:
-    """One worker subprocess (stopped by its PID), a producer and readers of its outputs."""
+    """One worker process (``stack.worker``, stopped by its PID), a producer, output readers."""
 
     def __init__(self, settings: Settings, unique: str, workdir: Path, **env: str) -> None:
-        """Prepare a worker under namespace ``wt<unique>.`` and database ``wt_<unique>``."""
+        """Prepare a worker under namespace ``wt<unique>.`` and database ``wt_<unique>``.
+
+        ``env`` sets further settings by name (``scheduler_interval="1"``).
+        """
         self.topics = Topics(f"wt{unique}.")
         self.port = free_port()
         self.database = f"wt_{unique}"
         self.workdir = workdir
-        self.log_path = workdir / f"worker-{unique}-{self.port}.log"
+        self.settings = settings.model_copy(
+            update={
+                "topic_namespace": self.topics.namespace,
+                "mongo_database": self.database,
+                "web_port": self.port,
+                "reward_code_key": SecretStr(CODE_KEY),
+                "program_file": Path("program.example.yaml").resolve(),
+                "worker_batch_within": 0.05,
+            }
+        )
+        extra = {f"{ENV_PREFIX}{name.upper()}": value for name, value in env.items()}
+        self.process = WorkerProcess(
+            self.settings,
+            log_file=workdir / f"worker-{unique}-{self.port}.log",
+            workdir=workdir,
+            extra_env=extra,
+        )
+        self.env = {**os.environ, **worker_env(self.settings), **extra}
+        """The environment of this worker, for `loyalty` commands run against its store."""
         self.bootstrap = settings.kafka_bootstrap
-        self.env = {
-            **os.environ,
-            "LOYALTY_TOPIC_NAMESPACE": self.topics.namespace,
-            "LOYALTY_MONGO_DATABASE": self.database,
-            "LOYALTY_WEB_PORT": str(self.port),
-            "LOYALTY_REWARD_CODE_KEY": CODE_KEY,
-            "LOYALTY_PROGRAM_FILE": str(Path("program.example.yaml").resolve()),
-            "LOYALTY_WORKER_BATCH_WITHIN": "0.05",
-            **{f"LOYALTY_{k.upper()}": v for k, v in env.items()},
-        }
-        self.proc: asyncio.subprocess.Process | None = None
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         self.http: aiohttp.ClientSession | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.process.url
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        return self.process.tail(60)
 
     async def start(self) -> None:
-        launcher = Path(sys.executable).parent / "loyalty"
-        with self.log_path.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                str(launcher),
-                "worker",
-                cwd=self.workdir,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        """Start the process and wait until its /health answers 200."""
+        self.process.start()
+        await self.process.wait_ready()
         await self.producer.start()
         self.http = aiohttp.ClientSession()
-        await eventually(self._ready, within=90, what="worker /health ready", detail=self.log)
 
-    async def _ready(self) -> bool:
-        assert self.proc is not None
-        assert self.proc.returncode is None, "worker exited:\n" + self.log()
-        try:
-            status, _ = await self.get("/health")
-        except aiohttp.ClientError:
-            return False
-        return status == 200
-
-    async def stop(self) -> int:
-        """SIGTERM by PID and return the exit code."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(60):
-                return await self.proc.wait()
-        except TimeoutError:
-            self.proc.kill()
-            pytest.fail("worker did not stop within 60 s:\n" + self.log())
+    async def stop(self) -> int | None:
+        """SIGTERM by PID (SIGKILL after 60 s) and return the exit code."""
+        await asyncio.to_thread(self.process.stop)
+        return self.process.process.returncode if self.process.process else None
 
     async def close(self) -> None:
         if self.http is not None:

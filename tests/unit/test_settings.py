@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import SettingsError, load_settings
+from settings import Settings, SettingsError, load_settings
 from stack.keys import ensure_reward_code_key
 
 
@@ -130,3 +130,56 @@ def test_park_timeout_is_an_iso_duration_defaulting_to_a_week(
     monkeypatch.setenv("LOYALTY_PARK_TIMEOUT", "-P1D")
     with pytest.raises(SettingsError, match="LOYALTY_PARK_TIMEOUT"):
         load_settings()
+
+
+# Every setting either has a value it refuses (and the error names its variable) or is free text.
+BAD_VALUES = {
+    "smtp_port": "0",
+    "program_file": "/nowhere/program.yaml",
+    "topic_partitions": "0",
+    "topic_namespace": "shop a",
+    "max_future_skew": "soon",
+    "worker_batch_size": "0",
+    "worker_batch_within": "-1",
+    "park_timeout": "0",
+    "scheduler_interval": "0",
+    "scheduler_page": "0",
+    "web_port": "65536",
+    "store_hot_orders": "0",
+    "store_load_chunk": "0",
+    "log_json": "maybe",
+    "reward_code_key": "short",
+    "consumers_web_port": "port",
+    "smtp_security": "ssl3",
+    "smtp_timeout": "0",
+    "smtp_connections": "0",
+    "mail_templates_dir": "/nowhere/templates",
+    "consumer_max_attempts": "0",
+    "consumer_retry_base": "0",
+    "consumer_retry_max": "0",
+    "consumer_batch_size": "0",
+    "kafka_port": "70000",
+    "kafka_controller_port": "-1",
+    "mongo_port": "x",
+    "stack_start_timeout": "0",
+}
+FREE_TEXT = {
+    "kafka_bootstrap", "mongo_uri", "mongo_database", "smtp_host", "mail_from", "web_host",
+    "api_token", "log_level", "smtp_username", "smtp_password", "smtp_ca_file",
+    "mail_list_unsubscribe", "tier_changes_file", "stack_dir", "kafka_version", "kafka_heap",
+    "mail_dir",
+}  # fmt: skip
+
+
+def test_every_setting_is_classified() -> None:
+    assert set(BAD_VALUES) | FREE_TEXT == set(Settings.model_fields)
+    assert not set(BAD_VALUES) & FREE_TEXT
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_a_bad_value_names_its_variable(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    variable = f"LOYALTY_{name.upper()}"
+    monkeypatch.setenv(variable, BAD_VALUES[name])
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert f"{variable}: " in str(caught.value)
