@@ -19,6 +19,7 @@ from program_file import load_program
 from settings import Settings
 from store.repository import CustomerRepository
 from topics.names import Topics
+from web_access import check_exposure
 from workers.batch import DeciderFactory, Pipeline
 from workers.fold import Decider
 from workers.health import Health, retrying
@@ -26,7 +27,7 @@ from workers.metrics import Metrics
 from workers.outbox import KafkaPublisher, Publisher
 from workers.scheduler import Scheduler
 from workers.services import WorkerServices
-from workers.web import Probe, build_web, check_exposure
+from workers.web import Probe, build_web
 
 
 def configure_logging(settings: Settings) -> None:
@@ -171,7 +172,7 @@ async def open_worker(
         page=settings.scheduler_page,
         park_timeout=settings.park_timeout,
     )
-    token = settings.api_token
+    token = settings.web_token()
     web_app = None
     if web:
         check_exposure(settings.web_host, token)

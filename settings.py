@@ -27,8 +27,10 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 REWARD_CODE_KEY_FILE = "reward-code.key"
 """The key the local stack generates in its stack dir (``loyalty stack up``)."""
 MIN_REWARD_CODE_KEY_LENGTH = 32
-SECRET_SETTINGS = frozenset({"reward_code_key", "smtp_password", "api_token"})
-"""Settings whose values never appear in an error message or in ``loyalty config show``."""
+SECRET_SETTINGS = frozenset(
+    {"reward_code_key", "api_token", "smtp_password", "kafka_sasl_password", "mongo_password"}
+)
+"""Settings whose values never appear in an error message, a log line or ``config show``."""
 PORTS_FILE = "ports.json"
 """Where ``loyalty stack up`` records the ports it started the stack on (in the stack dir)."""
 STACK_PORTS = ("kafka_port", "kafka_controller_port", "mongo_port", "smtp_port")
@@ -115,7 +117,8 @@ class Settings(BaseSettings):
     """Customers per page of the scheduler's due query."""
     web_host: str = "127.0.0.1"
     web_port: Port = 6066
-    api_token: str | None = None
+    api_token: SecretStr | None = None
+    """Bearer token ``/customers/…`` and ``/coupons/…`` require; needed beyond loopback."""
 
     # The store (docs/storage.md).
     store_hot_orders: Annotated[int, Field(ge=1, le=100_000)] = 20
@@ -188,6 +191,11 @@ class Settings(BaseSettings):
         if self.mail_dir is None:
             object.__setattr__(self, "mail_dir", self.stack_dir / "mail")
         return self
+
+    def web_token(self) -> str | None:
+        """Return the API token the web servers require, or None when none is set."""
+        token = self.api_token.get_secret_value() if self.api_token is not None else ""
+        return token or None
 
     @property
     def reward_code_key_file(self) -> Path:

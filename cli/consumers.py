@@ -10,10 +10,10 @@ import typer
 import bootstrap
 from cli.console import make_console
 from consumers import app as consumers_app
-from consumers.web import ExposureError
 from models.program import ProgramError
 from settings import SettingsError, get_settings
 from topics.admin import TopicLayoutError
+from web_access import ExposureError
 
 errors = make_console(stderr=True)
 

@@ -14,8 +14,8 @@ from models.program import ProgramError
 from program_file import load_program
 from settings import Settings, SettingsError, load_settings
 from topics.admin import TopicLayoutError, ensure_namespace_topics
+from web_access import ExposureError, check_exposure
 from workers.app import AGENTS, Runtime, build_app
-from workers.web import WebError, check_exposure
 
 console = make_console(stderr=True)
 
@@ -44,8 +44,8 @@ def _preflight(settings: Settings) -> None:
     try:
         load_program(settings.program_file)
         settings.code_key()
-        check_exposure(settings.web_host, settings.api_token)
-    except (ProgramError, SettingsError, WebError) as exc:
+        check_exposure(settings.web_host, settings.web_token())
+    except (ProgramError, SettingsError, ExposureError) as exc:
         _fail(str(exc))
     try:
         asyncio.run(

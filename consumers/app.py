@@ -24,7 +24,7 @@ from consumers.loop import ConsumeLoop, Consumer, RetryPolicy
 from consumers.metrics import ConsumerMetrics
 from consumers.notifier import Contact, CustomerLookup, Notifier
 from consumers.rewards import COUPONS_COLLECTION, CouponRegistry, RewardsIssuer, ensure_indexes
-from consumers.web import WebServer, build_app, check_exposure
+from consumers.web import WebServer, build_app
 from mail.render import MailRenderer
 from mail.smtp import Mailer, SmtpConfig
 from program_file import load_program
@@ -32,6 +32,7 @@ from settings import Settings
 from store.indexes import CUSTOMERS
 from topics.admin import ensure_topics
 from topics.names import Topics
+from web_access import check_exposure
 
 log = structlog.get_logger(__name__)
 
@@ -152,7 +153,7 @@ async def serving(
     settings: Settings, names: Iterable[str], *, web: bool = True
 ) -> AsyncIterator[Running]:
     """Start the consumers (and the web server); on exit stop them and close every client."""
-    check_exposure(settings.web_host, settings.api_token)
+    check_exposure(settings.web_host, settings.web_token())
     topics = Topics(settings.topic_namespace)
     metrics = ConsumerMetrics()
     running = Running(metrics=metrics)
@@ -202,7 +203,7 @@ async def serving(
                 registry=running.registry,
                 metrics=metrics,
                 ready=running.ready,
-                token=settings.api_token,
+                token=settings.web_token(),
             )
             server = WebServer(app, settings.web_host, settings.consumers_web_port)
             await server.start()

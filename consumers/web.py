@@ -8,8 +8,6 @@ name customers. ``/health`` and ``/metrics`` stay open and carry no personal dat
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -18,33 +16,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from consumers.metrics import ConsumerMetrics
 from consumers.rewards import CouponRegistry, judge
+from web_access import guarded_app, serve_on
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
 MAX_CODE_LENGTH = 100
-
-
-class ExposureError(Exception):
-    """The server would listen beyond loopback without an API token."""
-
-
-def is_loopback(host: str) -> bool:
-    """Return whether the host only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_exposure(host: str, token: str | None) -> None:
-    """Refuse to serve coupon answers beyond loopback without a token."""
-    if not token and not is_loopback(host):
-        raise ExposureError(
-            f"LOYALTY_WEB_HOST={host} listens beyond this machine but LOYALTY_API_TOKEN is not "
-            "set; set a token (clients send `Authorization: Bearer <token>`) or listen on "
-            "127.0.0.1"
-        )
 
 
 def build_app(
@@ -69,12 +44,6 @@ def build_app(
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def coupon(request: web.Request) -> web.Response:
-        if token and not _authorized(request, token):
-            return web.json_response(
-                {"error": "unauthorized", "detail": "send Authorization: Bearer <token>"},
-                status=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
         if registry is None:
             return web.json_response(
                 {
@@ -93,43 +62,27 @@ def build_app(
         found = await registry.find(code)
         return web.json_response(judge(code, found, datetime.now(UTC)).as_json())
 
-    app = web.Application()
-    app.router.add_get("/health", health)
-    app.router.add_get("/metrics", prometheus)
-    app.router.add_get("/coupons/{code}", coupon)
-    return app
-
-
-def _authorized(request: web.Request, token: str) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    # Constant-time comparison: the token must not leak through response timing.
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    )
+    routes = [("/health", health), ("/metrics", prometheus), ("/coupons/{code}", coupon)]
+    return guarded_app(routes, token=token, protected=("/coupons/",))
 
 
 class WebServer:
     """The running server; ``start`` binds the port, ``stop`` closes it."""
 
     def __init__(self, app: web.Application, host: str, port: int) -> None:
-        self.runner = web.AppRunner(app, access_log=None)
+        self.app = app
         self.host = host
         self.port = port
+        self.runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        """Bind and serve; raises OSError naming the port when it is taken."""
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, self.host, self.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self.runner.cleanup()
-            raise OSError(
-                f"cannot listen on {self.host}:{self.port} ({exc.strerror}); set "
-                "LOYALTY_CONSUMERS_WEB_PORT to a free port"
-            ) from exc
+        """Bind and serve; raises OSError naming the port setting when it is taken."""
+        self.runner = await serve_on(
+            self.app, self.host, self.port, port_setting="LOYALTY_CONSUMERS_WEB_PORT"
+        )
 
     async def stop(self) -> None:
         """Stop serving."""
-        await self.runner.cleanup()
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None

@@ -8,13 +8,13 @@ open). Listens on ``LOYALTY_WEB_HOST`` (127.0.0.1 by default); with ``LOYALTY_AP
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from store.repository import CustomerRepository
+from web_access import guarded_app, serve_on
 from workers.health import Health
 from workers.metrics import Metrics
 from workers.views import customer_view
@@ -23,19 +23,6 @@ ACTIVITY_LIMIT = 100
 PROBE_TIMEOUT_S = 2.0
 
 Probe = Callable[[], Awaitable[object]]
-
-
-class WebError(Exception):
-    """The web server cannot be started as configured."""
-
-
-def check_exposure(host: str, token: str | None) -> None:
-    """Refuse to listen beyond loopback without an API token."""
-    if token is None and host not in {"127.0.0.1", "localhost", "::1"}:
-        raise WebError(
-            f"LOYALTY_WEB_HOST={host} would expose customer data beyond this machine; set "
-            "LOYALTY_API_TOKEN too (clients then send 'Authorization: Bearer <token>')"
-        )
 
 
 def build_web(
@@ -49,10 +36,6 @@ def build_web(
     """Return the aiohttp application of the worker's read interface."""
 
     async def customer(request: web.Request) -> web.Response:
-        if token is not None:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return web.json_response({"error": "unauthorized"}, status=401)
         customer_id = request.match_info["customer_id"]
         stored = await repository.get(customer_id)
         if stored is None:
@@ -74,11 +57,12 @@ def build_web(
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response
 
-    app = web.Application()
-    app.router.add_get("/customers/{customer_id}", customer)
-    app.router.add_get("/health", health_view)
-    app.router.add_get("/metrics", metrics_view)
-    return app
+    routes = [
+        ("/customers/{customer_id}", customer),
+        ("/health", health_view),
+        ("/metrics", metrics_view),
+    ]
+    return guarded_app(routes, token=token, protected=("/customers/",))
 
 
 async def _probe(probe: Probe) -> bool:
@@ -94,7 +78,4 @@ async def _probe(probe: Probe) -> bool:
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Start serving ``app``; stop it with ``await runner.cleanup()``."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    return await serve_on(app, host, port, port_setting="LOYALTY_WEB_PORT")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from pydantic import SecretStr
 
 from bootstrap import mongo_client
 from consumers.app import serving
@@ -124,7 +125,7 @@ async def test_grant_becomes_one_coupon_that_follows_use_and_revoke(
 async def test_coupon_answers_need_the_token_when_one_is_set(
     stack: Settings, unique: str, tmp_path: Path
 ) -> None:
-    settings = isolated(stack, unique, tmp_path, api_token="s3cret-token")
+    settings = isolated(stack, unique, tmp_path, api_token=SecretStr("s3cret-token"))
     async with serving(settings, ["rewards"]):
         assert (await _coupon(settings, "ANY"))[0] == 401
         assert (await _coupon(settings, "ANY", token="wrong"))[0] == 401

@@ -113,6 +113,7 @@ async def test_worker_killed_mid_stream_and_restarted(
             await worker.ready()
             await wait_for_oracle(pipeline, load, reader, within=CONVERGE_SECONDS, workers=[worker])
     assert reader.dead_letters == []
+    await pipeline.clean_up()
 
 
 async def test_two_workers_share_partitions_and_one_leaves_mid_stream(
@@ -150,6 +151,7 @@ async def test_two_workers_share_partitions_and_one_leaves_mid_stream(
             )
             assert handled_by_first > 0
     assert reader.dead_letters == []
+    await pipeline.clean_up()
 
 
 async def test_mongodb_stopped_mid_stream_and_started_again(
@@ -178,3 +180,4 @@ async def test_mongodb_stopped_mid_stream_and_started_again(
                     pipeline, load, reader, within=CONVERGE_SECONDS, workers=[worker]
                 )
         assert reader.dead_letters == []
+        await pipeline.clean_up()

@@ -13,7 +13,7 @@ from consumers.analytics import TierChangeLog, read_lines, summarize, tier_chang
 from consumers.app import CONSUMER_NAMES, parse_only
 from consumers.loop import EnvelopeError, RetryPolicy, decode_envelope
 from consumers.rewards import judge
-from consumers.web import ExposureError, check_exposure
+from web_access import ExposureError, check_exposure
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 

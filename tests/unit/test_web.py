@@ -10,7 +10,8 @@ from cli.worker import parse_only
 from tests.unit.pipeline_kit import Kit
 from tests.unit.test_pipeline import paid, upsert
 from topics import names
-from workers.web import WebError, build_web, check_exposure
+from web_access import ExposureError, check_exposure
+from workers.web import build_web
 
 
 async def ok() -> None:
@@ -93,7 +94,7 @@ async def test_metrics_count_events_by_type_and_outcome(kit: Kit) -> None:
 def test_listening_beyond_loopback_needs_a_token() -> None:
     check_exposure("127.0.0.1", None)
     check_exposure("0.0.0.0", "token")
-    with pytest.raises(WebError, match="LOYALTY_API_TOKEN"):
+    with pytest.raises(ExposureError, match="LOYALTY_API_TOKEN"):
         check_exposure("0.0.0.0", None)
 
 
