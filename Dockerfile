@@ -1,7 +1,19 @@
 # The loyalty engine image: one Python package with the `loyalty` entry point.
 FROM python:3.11-slim
+
+# An unprivileged user of its own: nothing in the container runs as root.
+RUN useradd --system --uid 10001 --home-dir /var/lib/loyalty --create-home loyalty \
+    && mkdir /data && chown loyalty /data
+
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# Dependencies first, in their own layer: a change to the source reuses it; only a change to
+# pyproject.toml installs them again.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY README.md LICENSE ./
 COPY models ./models
 COPY topics ./topics
 COPY workers ./workers
@@ -13,12 +25,11 @@ COPY cli ./cli
 COPY demo ./demo
 COPY admin ./admin
 COPY settings.py bootstrap.py program_file.py web_access.py program.example.yaml ./
-RUN pip install --no-cache-dir .
-# Writable by the service user: the analytics example's tier-change log lives here.
-RUN mkdir /data && chown nobody /data
-# The worker keeps a small data directory in its working directory (faust) and the demo writes
-# its worker log under .stack: run from a directory the unprivileged user owns.
-RUN mkdir -p /var/lib/loyalty && chown nobody /var/lib/loyalty
+RUN pip install --no-cache-dir --no-deps .
+
+# The worker keeps a small data directory in its working directory (faust), the analytics
+# example writes under /data, and the demo writes its worker log under .stack: all owned by
+# the service user.
 WORKDIR /var/lib/loyalty
-USER nobody
+USER loyalty
 ENTRYPOINT ["loyalty"]

@@ -75,7 +75,8 @@ def _print(report: Report) -> None:
     cpu = ", ".join(f"{name} {share:.0%}" for name, share in report.cpu.items())
     console.print(
         f"end to end: {opts.events} events in {report.end_to_end_seconds:.1f} s "
-        f"(worker start included); CPU of one core during the run: {cpu}"
+        f"(worker start included); CPU used from 10% of the events to the end, as a share of "
+        f"one core: {cpu}"
     )
     console.print(
         f"latency produce -> tier.changed at {report.latency_rate:.0f} events/s "

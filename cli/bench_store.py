@@ -42,6 +42,8 @@ class CommandTimer(monitoring.CommandListener):
 
     def __init__(self) -> None:
         self.enabled = False
+        self.call = ""
+        """The repository call running now; labels its commands."""
         self.trips: dict[str, RoundTrip] = defaultdict(RoundTrip)
         self._pending: dict[int, tuple[str, int]] = {}
 
@@ -58,7 +60,7 @@ class CommandTimer(monitoring.CommandListener):
         if name == "find":
             ids = (command.get("filter") or {}).get("_id")
             docs = len(ids["$in"]) if isinstance(ids, dict) and "$in" in ids else 1
-        self._pending[event.request_id] = (f"{name} {collection}", docs)
+        self._pending[event.request_id] = (f"{self.call}: {name} {collection}", docs)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Add the command's duration to its round-trip kind."""
@@ -111,6 +113,7 @@ async def measure_store(
 
     async def timed(name: str, call: Awaitable[Any]) -> Any:
         timer.enabled = True
+        timer.call = name
         started = time.perf_counter()
         try:
             return await call

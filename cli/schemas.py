@@ -10,12 +10,14 @@ import typer
 from pydantic import BaseModel
 
 from models.program import Program
+from settings import project_root
 from topics.codec import INPUT_CLASSES, OUTPUT_CLASSES, message_type
 from topics.routing import DeadLetter
 
 app = typer.Typer(help="JSON Schemas of the messages and the program file.", no_args_is_help=True)
 
-DEFAULT_DIR = Path("docs/schemas")
+# Anchored at the project root: `loyalty schemas export` from any directory updates the same files.
+DEFAULT_DIR = project_root() / "docs" / "schemas"
 SUFFIX = ".schema.json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -129,6 +129,7 @@ class Notifier:
         self.currency = currency
         self.metrics = metrics
         self.list_unsubscribe = list_unsubscribe
+        self._in_flight = asyncio.Semaphore(2 * mailer.config.connections)
         self._held: set[str] = set()
         """Ids whose send failed here because the server was unreachable (nothing went out)."""
 
@@ -244,6 +245,13 @@ class Notifier:
                 )
 
         async def send(index: int, request: NotificationRequest, message: Any) -> None:
+            # At most two emails per connection between the server's accept and the sent record
+            # (one being sent, one waiting for its record): that bounds what a crash can resend
+            # while the ledger write of one email overlaps the sending of the next.
+            async with self._in_flight:
+                await send_and_record(index, request, message)
+
+        async def send_and_record(index: int, request: NotificationRequest, message: Any) -> None:
             try:
                 await self.mailer.send(message)
             except SmtpUnavailableError as exc:
@@ -281,7 +289,7 @@ class Notifier:
             )
 
         unavailable: list[str] = []
-        # The pool bounds the concurrency: each send waits for a free connection.
+        # The pool and the in-flight bound limit the concurrency to one send per connection.
         await asyncio.gather(*(send(i, req, msg) for i, (req, msg) in to_send.items()))
         if unavailable:
             # What went out is recorded; the rest of the batch waits for the server.

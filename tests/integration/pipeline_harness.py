@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from pymongo import AsyncMongoClient
 
 from bootstrap import kafka_consumer, kafka_producer
 from models.state import CustomerState
@@ -33,7 +35,7 @@ from stack.process import port_open, read_pid, wait_for
 from stack.worker import START_TIMEOUT, WorkerError, WorkerProcess
 from store.mongo import open_repository
 from store.repository import LoadRequest
-from tests.integration.pipeline_load import CODE_KEY, Load, Published, comparable
+from tests.integration.pipeline_oracle import CODE_KEY, Load, Published, comparable
 from tests.integration.waiting import eventually
 from topics import names
 from topics.admin import ensure_topics
@@ -108,6 +110,21 @@ class Pipeline:
             await asyncio.gather(*sent)
         finally:
             await producer.stop()
+
+    async def clean_up(self) -> None:
+        """Drop this pipeline's database and delete its topics (after a passing test)."""
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.settings.mongo_uri)
+        try:
+            await client.drop_database(self.database)
+        finally:
+            await client.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if t.startswith(self.namespace)]
+            await admin.delete_topics(ours)
+        finally:
+            await admin.close()
 
     async def read_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
         """Load the stored state of these customers (absent ones are missing from the result)."""

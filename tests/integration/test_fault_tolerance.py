@@ -27,13 +27,8 @@ from tests.integration.pipeline_harness import (
     wait_for_oracle,
     workers_stopped,
 )
-from tests.integration.pipeline_load import (
-    Load,
-    comparable,
-    generate,
-    replay,
-    worker_orders,
-)
+from tests.integration.pipeline_load import generate
+from tests.integration.pipeline_oracle import Load, comparable, replay, worker_orders
 from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -113,6 +108,7 @@ async def test_worker_killed_mid_stream_and_restarted(
             await worker.ready()
             await wait_for_oracle(pipeline, load, reader, within=CONVERGE_SECONDS, workers=[worker])
     assert reader.dead_letters == []
+    await pipeline.clean_up()
 
 
 async def test_two_workers_share_partitions_and_one_leaves_mid_stream(
@@ -150,6 +146,7 @@ async def test_two_workers_share_partitions_and_one_leaves_mid_stream(
             )
             assert handled_by_first > 0
     assert reader.dead_letters == []
+    await pipeline.clean_up()
 
 
 async def test_mongodb_stopped_mid_stream_and_started_again(
@@ -178,3 +175,4 @@ async def test_mongodb_stopped_mid_stream_and_started_again(
                     pipeline, load, reader, within=CONVERGE_SECONDS, workers=[worker]
                 )
         assert reader.dead_letters == []
+        await pipeline.clean_up()
