@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,12 +27,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
 from bootstrap import kafka_producer
 from cli.bench_load import Envelope, Seeder, consume_rates, order_paid, orders_over, produce
 from cli.bench_store import CommandTimer, StoreResult, measure_store
+from cli.bench_watch import PROGRESS_SECONDS, Counter, cpu_seconds, steady_rate
 from demo.readback import OutputTail
 from models.program import Program
 from settings import Settings
@@ -48,8 +46,6 @@ from topics.admin import ensure_topics
 from topics.names import Topics
 
 Progress = Callable[[str], None]
-PROGRESS_SECONDS = 1800.0
-"""Longest wait for the worker to apply what was published (a stuck run fails, never hangs)."""
 
 
 @dataclass(frozen=True)
@@ -97,75 +93,6 @@ class Report:
         if not ordered:
             return 0.0
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def _cpu_seconds(pid: int | None) -> float:
-    """User plus system CPU seconds a process has used so far (0 when it is gone)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Counter:
-    """Reads the worker's count of persisted events of one type from ``GET /metrics``."""
-
-    def __init__(self, worker: WorkerProcess, message_type: str) -> None:
-        self.url = f"{worker.url}/metrics"
-        self.message_type = message_type
-
-    def _read(self) -> float:
-        with urllib.request.urlopen(self.url, timeout=5) as response:  # noqa: S310 - our worker
-            text = response.read().decode()
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            if family.name != "loyalty_events":
-                continue
-            for sample in family.samples:
-                if (
-                    sample.name.endswith("_total")
-                    and sample.labels.get("type") == self.message_type
-                ):
-                    total += sample.value
-        return total
-
-    async def read(self) -> float:
-        """The current count."""
-        return await asyncio.to_thread(self._read)
-
-    async def until(self, target: float) -> list[tuple[float, float]]:
-        """Sample (time, count) until the count reaches ``target``; return the samples."""
-        samples: list[tuple[float, float]] = []
-        deadline = time.monotonic() + PROGRESS_SECONDS
-        while True:
-            count = await self.read()
-            samples.append((time.monotonic(), count))
-            if count >= target:
-                return samples
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the worker applied {count:.0f} of {target:.0f} events")
-            await asyncio.sleep(0.25)
-
-
-def steady_rate(samples: Sequence[tuple[float, float]], start: float, total: float) -> float:
-    """Events/s between 10% and 90% of ``total`` counted from ``start`` (linear in between)."""
-
-    def when(level: float) -> float:
-        previous = samples[0]
-        for sample in samples:
-            if sample[1] >= level:
-                t0, c0 = previous
-                t1, c1 = sample
-                return t1 if c1 == c0 else t0 + (t1 - t0) * (level - c0) / (c1 - c0)
-            previous = sample
-        return samples[-1][0]
-
-    low, high = start + 0.1 * total, start + 0.9 * total
-    seconds = when(high) - when(low)
-    return (high - low) / seconds if seconds > 0 else 0.0
 
 
 @dataclass
@@ -288,13 +215,13 @@ class Bench:
             self.progress(f"end to end: the worker drains {total} events")
             # CPU is compared over the steady part only (from 10% of the events to the end).
             early = await counter.until(total * 0.1)
-            cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             steady_from = time.monotonic()
             samples = early + await counter.until(total)
             steady = time.monotonic() - steady_from
             elapsed = time.monotonic() - started
             report.cpu = {
-                name: (_cpu_seconds(pid) - cpu_before[name]) / steady for name, pid in pids.items()
+                name: (cpu_seconds(pid) - cpu_before[name]) / steady for name, pid in pids.items()
             }
             report.end_to_end = steady_rate(samples, 0, total)
             report.end_to_end_seconds = elapsed

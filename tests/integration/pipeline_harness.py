@@ -35,7 +35,7 @@ from stack.process import port_open, read_pid, wait_for
 from stack.worker import START_TIMEOUT, WorkerError, WorkerProcess
 from store.mongo import open_repository
 from store.repository import LoadRequest
-from tests.integration.pipeline_load import CODE_KEY, Load, Published, comparable
+from tests.integration.pipeline_oracle import CODE_KEY, Load, Published, comparable
 from tests.integration.waiting import eventually
 from topics import names
 from topics.admin import ensure_topics

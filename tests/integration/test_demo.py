@@ -14,7 +14,7 @@ from models.state import CustomerState
 from program_file import load_program
 from settings import Settings
 from tests.integration.pipeline_harness import free_port
-from tests.integration.pipeline_load import Oracle
+from tests.integration.pipeline_oracle import Oracle
 from topics import names
 
 

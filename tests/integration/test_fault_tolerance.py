@@ -27,13 +27,8 @@ from tests.integration.pipeline_harness import (
     wait_for_oracle,
     workers_stopped,
 )
-from tests.integration.pipeline_load import (
-    Load,
-    comparable,
-    generate,
-    replay,
-    worker_orders,
-)
+from tests.integration.pipeline_load import generate
+from tests.integration.pipeline_oracle import Load, comparable, replay, worker_orders
 from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration

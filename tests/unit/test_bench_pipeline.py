@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cli.bench_e2e import Options, Report, steady_rate
+from cli.bench_e2e import Options, Report
+from cli.bench_watch import steady_rate
 
 
 def test_steady_rate_ignores_a_slow_start_and_a_slow_end() -> None:
