@@ -64,10 +64,10 @@ def up(settings: Settings) -> list[ServiceStatus]:
     started: list[Service] = []
     try:
         for service in services:
-            was_running = service.running()
-            service.start()
-            if not was_running:
+            if not service.running():
+                # Listed before it starts: one that never answers is stopped again too.
                 started.append(service)
+            service.start()
     except BaseException:
         for service in reversed(started):
             service.stop()
