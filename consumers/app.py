@@ -18,6 +18,7 @@ import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 
 import bootstrap
+from client_options import kafka_options
 from consumers.analytics import TierChangeAnalytics, TierChangeLog
 from consumers.ledger import NotificationLedger
 from consumers.loop import ConsumeLoop, Consumer, RetryPolicy
@@ -164,6 +165,7 @@ async def serving(
             settings.topic_partitions,
             topics=topics.all,
             same_count=topics.inputs,
+            client_options=kafka_options(settings),
         )
         client = bootstrap.mongo_client(settings)
         stack.push_async_callback(client.close)
