@@ -91,6 +91,7 @@ def customer_lookup(database: AsyncDatabase[dict[str, Any]]) -> CustomerLookup:
                 last_name=state.get("last_name"),
                 accepts_email=bool(state.get("accepts_email", True)),
                 active=state.get("status", "active") == "active",
+                forgotten=state.get("status") == "forgotten",
             )
         return found
 

@@ -307,6 +307,11 @@ class MongoCustomerRepository:
         if ops:
             await self.customers.bulk_write(ops, ordered=False)
 
+    async def erase_personal_data(self, customer_id: str) -> None:
+        """Erase what ``customer.forget`` asks beyond the state: notes, parked messages."""
+        await self.log.erase_notes(customer_id)
+        await self.parking.remove_customer(customer_id)
+
     # --- parked messages -----------------------------------------------------------------
 
     async def park(self, messages: Sequence[ParkedMessage]) -> None:
