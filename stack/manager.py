@@ -56,9 +56,9 @@ def up(settings: Settings) -> list[ServiceStatus]:
 
     When one service fails, those this call started are stopped again: no half-started stack.
     """
-    ensure_reward_code_key(settings)
     services = all_services(settings)
     check_ports(settings, services)
+    ensure_reward_code_key(settings)
     for service in services:
         service.install()
     started: list[Service] = []
