@@ -24,7 +24,7 @@ COPY stack ./stack
 COPY cli ./cli
 COPY demo ./demo
 COPY admin ./admin
-COPY settings.py bootstrap.py program_file.py web_access.py program.example.yaml ./
+COPY settings.py bootstrap.py program_file.py web_access.py client_options.py program.example.yaml ./
 RUN pip install --no-cache-dir --no-deps .
 
 # The worker keeps a small data directory in its working directory (faust), the analytics

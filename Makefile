@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PACKAGES := models topics workers consumers mail store stack cli demo admin settings.py bootstrap.py program_file.py web_access.py
+PACKAGES := models topics workers consumers mail store stack cli demo admin settings.py bootstrap.py program_file.py web_access.py client_options.py
 
 .PHONY: install demo test lint typecheck unit integration stack-up stack-down stack-status schemas clean
 

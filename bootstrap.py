@@ -13,6 +13,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
+from client_options import kafka_options, mongo_options
 from models.decide import applied_keys, decide
 from models.program import Program
 from program_file import load_program
@@ -59,6 +60,7 @@ def kafka_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "acks": "all",
         "enable_idempotence": True,
         "client_id": "loyalty",
+        **kafka_options(settings),
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
@@ -74,6 +76,7 @@ def kafka_consumer(
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "client_id": "loyalty",
+        **kafka_options(settings),
     }
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)
@@ -81,7 +84,12 @@ def kafka_consumer(
 
 def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
     """Build PyMongo's async client; call inside the running event loop (not at import time)."""
-    return AsyncMongoClient(settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
+    return AsyncMongoClient(
+        settings.mongo_uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=10_000,
+        **mongo_options(settings),
+    )
 
 
 def utc_now() -> datetime:

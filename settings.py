@@ -28,7 +28,14 @@ REWARD_CODE_KEY_FILE = "reward-code.key"
 """The key the local stack generates in its stack dir (``loyalty stack up``)."""
 MIN_REWARD_CODE_KEY_LENGTH = 32
 SECRET_SETTINGS = frozenset(
-    {"reward_code_key", "api_token", "smtp_password", "kafka_sasl_password", "mongo_password"}
+    {
+        "reward_code_key",
+        "api_token",
+        "smtp_password",
+        "kafka_sasl_password",
+        "kafka_ssl_key_password",
+        "mongo_password",
+    }
 )
 """Settings whose values never appear in an error message, a log line or ``config show``."""
 PORTS_FILE = "ports.json"
@@ -94,6 +101,26 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = ""
     mongo_uri: str = ""
     mongo_database: str = "loyalty"
+    # Real deployments (docs/deployment.md): Kafka over SSL and/or SASL, MongoDB with TLS and
+    # credentials. Defaults are the local stack's: plaintext, no authentication.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: Path | None = None
+    """CA bundle that signed the brokers' certificates (default: the system's)."""
+    kafka_ssl_certfile: Path | None = None
+    """Client certificate, for brokers that authenticate clients by TLS (mutual TLS)."""
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr = SecretStr("")
+    mongo_username: str = ""
+    """Overrides a user in ``LOYALTY_MONGO_URI`` (kept out of the URI so it is never printed)."""
+    mongo_password: SecretStr = SecretStr("")
+    mongo_auth_source: str = ""
+    mongo_tls: bool | None = None
+    """Force TLS on or off; unset: what the URI says (``mongodb+srv://`` turns it on)."""
+    mongo_tls_ca_file: Path | None = None
+    mongo_tls_certificate_key_file: Path | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: Port = 2525
     mail_from: str = "loyalty@localhost"

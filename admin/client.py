@@ -193,6 +193,26 @@ def revoke_reward(
     )
 
 
+def forget_customer(
+    customer_id: str,
+    *,
+    reason: str | None = None,
+    command_id: str | None = None,
+    actor: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Command:
+    """Build ``customer.forget``: erase the customer's personal data, keep the balances."""
+    return _command(
+        names.CUSTOMERS,
+        "customer.forget",
+        customer_id,
+        {"reason": reason},
+        command_id=command_id,
+        actor=actor,
+        occurred_at=occurred_at,
+    )
+
+
 def change_tier(
     customer_id: str,
     tier: str,

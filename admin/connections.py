@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from admin.batches import BATCHES_COLLECTION, MongoBatchRecords
 from bootstrap import kafka_producer
+from client_options import kafka_options
 from program_file import load_program
 from settings import Settings
 from store.mongo import MongoCustomerRepository, open_repository
@@ -47,6 +48,7 @@ async def admin_session(settings: Settings, *, publish: bool) -> AsyncIterator[A
                 settings.topic_partitions,
                 topics=topics.all,
                 same_count=topics.inputs,
+                client_options=kafka_options(settings),
             )
             producer = kafka_producer(settings, **IMPORT_PRODUCER)
             await producer.start()

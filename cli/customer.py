@@ -9,7 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from admin import client
+from admin.outcome import Outcome
 from bootstrap import open_repository
+from cli.commanding import ActorOpt, IdOpt, TimeoutOpt, WaitOpt, publish
 from cli.console import make_console
 from settings import SettingsError, load_settings
 from workers.views import customer_view
@@ -92,3 +95,35 @@ def show(
         typer.echo(json.dumps(view, indent=2, ensure_ascii=False))
     else:
         _print(view)
+
+
+def _forgotten(outcome: Outcome) -> list[str]:
+    state = outcome.state
+    return [
+        f"applied: {state.customer_id} is forgotten (email, names and notes erased); points "
+        f"balance {state.points_balance}, stamps balance {state.stamps_balance} and tier "
+        f"{state.tier or '-'} kept"
+    ]
+
+
+@app.command()
+def forget(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why (checked, not stored: it may name the person)."),
+    ] = None,
+    command_id: IdOpt = None,
+    actor: ActorOpt = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 30.0,
+) -> None:
+    """Publish customer.forget: erase email, names and notes; balances and ledger stay."""
+    publish(
+        customer_id,
+        None,
+        lambda cid: client.forget_customer(cid, reason=reason, command_id=command_id, actor=actor),
+        wait=wait,
+        timeout=timeout,
+        describe=_forgotten,
+    )

@@ -20,6 +20,7 @@ from stack.worker import WorkerError
 from topics.admin import TopicLayoutError
 
 console = make_console()
+errors = make_console(stderr=True)
 
 
 def _activity_line(entry: dict[str, Any]) -> str:
@@ -137,7 +138,7 @@ def demo() -> None:
         program = load_program(settings.program_file)
         settings.code_key()  # fail here, before publishing anything, when there is no key
     except (SettingsError, ProgramError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     console.print(
         f"program {program.version} ({settings.program_file}); Kafka {settings.kafka_bootstrap}; "
@@ -150,7 +151,7 @@ def demo() -> None:
     try:
         result = asyncio.run(play(settings, program))
     except (WorkerError, ReadBackError, TopicLayoutError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     _print_steps(result)
     _print_customers(result)

@@ -38,6 +38,7 @@ EXAMPLES: dict[str, str] = {
     "customer show": "loyalty customer show c-42 --json",
     "customer list": "loyalty customer list --tier gold --limit 20",
     "customer export": "loyalty customer export --status active -o customers.jsonl",
+    "customer forget": "loyalty customer forget c-42 --reason 'erasure request' --wait",
 }
 
 

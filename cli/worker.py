@@ -10,6 +10,7 @@ import typer
 
 from bootstrap import configure_logging, open_worker
 from cli.console import make_console
+from client_options import kafka_options
 from models.program import ProgramError
 from program_file import load_program
 from settings import Settings, SettingsError, load_settings
@@ -50,7 +51,10 @@ def _preflight(settings: Settings) -> None:
     try:
         asyncio.run(
             ensure_namespace_topics(
-                settings.kafka_bootstrap, settings.topic_partitions, settings.topic_namespace
+                settings.kafka_bootstrap,
+                settings.topic_partitions,
+                settings.topic_namespace,
+                client_options=kafka_options(settings),
             )
         )
     except TopicLayoutError as exc:

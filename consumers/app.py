@@ -18,6 +18,7 @@ import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 
 import bootstrap
+from client_options import kafka_options
 from consumers.analytics import TierChangeAnalytics, TierChangeLog
 from consumers.ledger import NotificationLedger
 from consumers.loop import ConsumeLoop, Consumer, RetryPolicy
@@ -91,6 +92,7 @@ def customer_lookup(database: AsyncDatabase[dict[str, Any]]) -> CustomerLookup:
                 last_name=state.get("last_name"),
                 accepts_email=bool(state.get("accepts_email", True)),
                 active=state.get("status", "active") == "active",
+                forgotten=state.get("status") == "forgotten",
             )
         return found
 
@@ -163,6 +165,7 @@ async def serving(
             settings.topic_partitions,
             topics=topics.all,
             same_count=topics.inputs,
+            client_options=kafka_options(settings),
         )
         client = bootstrap.mongo_client(settings)
         stack.push_async_callback(client.close)

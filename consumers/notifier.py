@@ -67,6 +67,7 @@ class Contact:
     last_name: str | None
     accepts_email: bool
     active: bool
+    forgotten: bool = False
 
 
 CustomerLookup = Callable[[Collection[str]], Awaitable[Mapping[str, Contact]]]
@@ -179,6 +180,8 @@ class Notifier:
         """Return why no email goes out for this request, or None to send it."""
         if request.batch is not None and request.batch.suppress_notifications:
             return "suppressed_batch"
+        if customer is not None and customer.forgotten:
+            return "customer_forgotten"  # its data is erased: never fall back to the request's
         if customer is not None and not customer.active:
             return "customer_removed"
         if customer is not None and not customer.accepts_email:

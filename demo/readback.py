@@ -37,6 +37,10 @@ def fetch_customer(base_url: str, customer_id: str, token: str | None = None) ->
         if exc.code == 404:
             return None
         raise
+    except (urllib.error.URLError, OSError) as exc:
+        # The worker went away mid-run: an error the demo reports, not a traceback.
+        reason = getattr(exc, "reason", exc)
+        raise ReadBackError(f"the worker at {base_url} stopped answering ({reason})") from None
 
 
 def applied_ids(view: View | None) -> set[str]:

@@ -27,6 +27,7 @@ from demo.scenario import Step, customers, scenario
 from models.program import Program
 from settings import Settings
 from stack.consumers import ConsumersProcess
+from stack.process import free_port
 from stack.worker import WorkerProcess
 from store.mongo import open_repository
 from topics.admin import ensure_topics
@@ -185,11 +186,20 @@ async def play(settings: Settings, program: Program) -> DemoResult:
     mail_dir = settings.mail_path
     mail_before = set(mail_dir.glob("*.eml")) if mail_dir.exists() else set()
     log_dir = settings.stack_dir / "demo"
+    # The demo's own processes listen on free ports: a worker already serving the default port
+    # (another demo, a `loyalty worker`) would otherwise answer the demo's health check and
+    # read-back in place of the one it started.
+    own = settings.model_copy(
+        update={
+            "web_port": free_port(settings.web_host),
+            "consumers_web_port": free_port(settings.web_host),
+        }
+    )
     worker = WorkerProcess(
-        settings, log_file=log_dir / f"worker-{run_id}.log", workdir=log_dir / "worker"
+        own, log_file=log_dir / f"worker-{run_id}.log", workdir=log_dir / "worker"
     )
     mailer = ConsumersProcess(
-        settings, log_file=log_dir / f"consumers-{run_id}.log", workdir=log_dir / "consumers"
+        own, log_file=log_dir / f"consumers-{run_id}.log", workdir=log_dir / "consumers"
     )
     tail = OutputTail(settings, topics.outputs)
     await tail.start()

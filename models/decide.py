@@ -31,6 +31,7 @@ from models.messages import (
     AdjustStamps,
     ChangeTier,
     ConfirmPoints,
+    CustomerForget,
     CustomerRemoved,
     CustomerUpserted,
     ExpirePoints,
@@ -65,6 +66,7 @@ Rule = Callable[[Step, Any, Context], Step | Rejection | Duplicate]
 
 _RULES: dict[type[DomainModel], Rule] = {
     CustomerRemoved: customers.remove,
+    CustomerForget: customers.forget,
     OrderPaid: orders.paid,
     OrderRefunded: orders.refunded,
     OrderCancelled: orders.cancelled,
@@ -182,19 +184,12 @@ def decide(  # noqa: PLR0911 - the dispatch: one return per kind of outcome
             ),
         )
     step = Step(state)
+    if (refusal := _status_refusal(state, message)) is not None:
+        return _refuse(step, ctx, refusal, keys)
     if state.active:
         step = settle_due(step, ctx)
     if isinstance(message, CustomerUpserted):
         return _finish(customers.update(step, message, ctx), keys)
-    if not state.active:
-        removed = f" on {state.removed_at.date().isoformat()}" if state.removed_at else ""
-        refusal = Rejection(
-            code="customer_removed",
-            reason=f"customer {state.customer_id!r} was removed from the program{removed}; "
-            f"{message.type} is not applied (a removed customer keeps their history but "
-            "takes no further messages; do not resend)",
-        )
-        return _refuse(step, ctx, refusal, keys)
     outcome = _RULES[type(message)](step, message, ctx)
     if isinstance(outcome, Duplicate):
         return Decision(state=state, duplicate=True)
@@ -229,6 +224,33 @@ def _in_future(message: InputMessage, now: datetime, skew: timedelta) -> Rejecti
         f"processing time {now.isoformat()}; fix the sender's clock or the date and resend "
         "with a new message id (the allowed skew is LOYALTY_MAX_FUTURE_SKEW)",
     )
+
+
+def _status_refusal(state: CustomerState, message: InputMessage) -> Rejection | None:
+    """Refuse what a forgotten or removed customer no longer takes.
+
+    ``customer.forget`` always passes (a removed customer may ask to be forgotten; forgetting
+    twice changes nothing); a removed customer's profile may still be updated, a forgotten
+    one's may not (that would bring the erased data back).
+    """
+    if isinstance(message, CustomerForget):
+        return None
+    if state.status == "forgotten":
+        when = f" on {state.forgotten_at.date().isoformat()}" if state.forgotten_at else ""
+        return Rejection(
+            code="customer_forgotten",
+            reason=f"customer {state.customer_id!r} asked to be forgotten{when}; {message.type} "
+            "is not applied (their personal data was erased; do not resend)",
+        )
+    if state.status == "removed" and not isinstance(message, CustomerUpserted):
+        removed = f" on {state.removed_at.date().isoformat()}" if state.removed_at else ""
+        return Rejection(
+            code="customer_removed",
+            reason=f"customer {state.customer_id!r} was removed from the program{removed}; "
+            f"{message.type} is not applied (a removed customer keeps their history but "
+            "takes no further messages; do not resend)",
+        )
+    return None
 
 
 def _finish(step: Step, keys: tuple[str, ...]) -> Decision:

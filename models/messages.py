@@ -190,6 +190,17 @@ class CustomerRemoved(Envelope):
     data: CustomerRemovedData = CustomerRemovedData()
 
 
+class CustomerForgetData(DomainModel):
+    reason: Note | None = None
+
+
+class CustomerForget(Envelope):
+    """Erase the customer's personal data; balances and the anonymised ledger stay."""
+
+    type: Literal["customer.forget"] = "customer.forget"
+    data: CustomerForgetData = CustomerForgetData()
+
+
 # --- loyalty.orders ----------------------------------------------------------------------
 
 
@@ -361,6 +372,7 @@ class RevokeReward(Envelope):
 InputMessage = Annotated[
     CustomerUpserted
     | CustomerRemoved
+    | CustomerForget
     | OrderPaid
     | OrderRefunded
     | OrderCancelled

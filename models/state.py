@@ -66,7 +66,7 @@ __all__ = [
 APPLIED_IDS_LIMIT = 512
 """How many recent message ids one customer remembers (at 200 chars max, about 100 KB)."""
 
-CustomerStatus = Literal["active", "removed"]
+CustomerStatus = Literal["active", "removed", "forgotten"]
 GrantStatus = Literal["issued", "used", "revoked"]
 GrantOrigin = Literal["entry", "card", "redemption"]
 
@@ -172,6 +172,8 @@ class CustomerState(_Frozen):
     accepts_email: bool = True
     status: CustomerStatus = "active"
     removed_at: datetime | None = None
+    forgotten_at: datetime | None = None
+    """Set by ``customer.forget``: email and names are erased, balances stay."""
     joined_at: datetime
     groups: tuple[str, ...] = ()
 

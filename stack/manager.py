@@ -56,18 +56,18 @@ def up(settings: Settings) -> list[ServiceStatus]:
 
     When one service fails, those this call started are stopped again: no half-started stack.
     """
-    ensure_reward_code_key(settings)
     services = all_services(settings)
     check_ports(settings, services)
+    ensure_reward_code_key(settings)
     for service in services:
         service.install()
     started: list[Service] = []
     try:
         for service in services:
-            was_running = service.running()
-            service.start()
-            if not was_running:
+            if not service.running():
+                # Listed before it starts: one that never answers is stopped again too.
                 started.append(service)
+            service.start()
     except BaseException:
         for service in reversed(started):
             service.stop()

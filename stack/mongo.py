@@ -165,15 +165,18 @@ class MongoService:
     def status(self) -> ServiceStatus:
         """Report port, data dir, PID, health and versions."""
         reported = self.server_version()
-        healthy = reported is not None and self.healthy()
+        pid = read_pid(self.pid_file)
+        healthy = pid is not None and reported is not None and self.healthy()
         detail = f"SecantusDB {package_version() or '(not installed)'}"
         if reported is not None:
             detail += f", reports MongoDB {reported}"
+            if pid is None:
+                detail += f", port {self.port} is used by another program"
         return ServiceStatus(
             name=self.name,
             port=self.port,
             data_dir=self.data_dir,
-            pid=read_pid(self.pid_file),
+            pid=pid,
             healthy=healthy,
             detail=detail,
         )

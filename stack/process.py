@@ -36,6 +36,14 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port nothing listens on right now (the OS picks it; bound and released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def read_pid(pid_file: Path) -> int | None:
     """Return the PID recorded in pid_file if that process is still alive, else None."""
     try:

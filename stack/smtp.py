@@ -90,11 +90,17 @@ class SmtpService:
     def status(self) -> ServiceStatus:
         """Report port, mail dir, PID and health."""
         count = len(list(self.mail_dir.glob("*.eml"))) if self.mail_dir.exists() else 0
+        pid = read_pid(self.pid_file)
+        answers = self.healthy()
+        detail = f"aiosmtpd, {count} message(s) received"
+        if pid is None and answers:
+            # Something answers, but not a sink of this stack dir: its mail is not ours to read.
+            detail += f", port {self.port} is used by another program"
         return ServiceStatus(
             name=self.name,
             port=self.port,
             data_dir=self.mail_dir,
-            pid=read_pid(self.pid_file),
-            healthy=self.healthy(),
-            detail=f"aiosmtpd, {count} message(s) received",
+            pid=pid,
+            healthy=pid is not None and answers,
+            detail=detail,
         )

@@ -277,6 +277,10 @@ def activity_doc(customer_id: str, record: ActivityRecord) -> Document:
     return doc
 
 
+ERASED_ACTIVITY_FIELDS = ("internal_note", "customer_note")
+"""The free-text fields of an activity entry that ``customer.forget`` erases."""
+
+
 def decode_activity(doc: Document) -> ActivityEntry:
     """Return the activity entry of an activity document."""
     return ActivityEntry.model_validate(doc["entry"])

@@ -199,6 +199,14 @@ class MemoryCustomerRepository:
         for message in messages:
             self.parked.pop(docs.parked_id(message), None)
 
+    async def erase_personal_data(self, customer_id: str) -> None:
+        """Erase what ``customer.forget`` asks beyond the state: notes, parked messages."""
+        for doc in self.activity_log.values():
+            if doc["customer_id"] == customer_id:
+                doc["entry"].update(dict.fromkeys(docs.ERASED_ACTIVITY_FIELDS))
+        for key in [k for k, d in self.parked.items() if d["customer_id"] == customer_id]:
+            del self.parked[key]
+
     async def parked_count(self) -> int:
         """Return how many messages are parked."""
         return len(self.parked)

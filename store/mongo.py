@@ -17,6 +17,7 @@ from pymongo import ASCENDING, AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from client_options import mongo_options
 from models.state import CustomerState
 from settings import Settings
 from store import documents as docs
@@ -67,7 +68,7 @@ DEFAULT_LOAD_CHUNK = 64
 async def open_repository(settings: Settings) -> MongoCustomerRepository:
     """Connect (inside the running loop), create the indexes and return the repository."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000
+        settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000, **mongo_options(settings)
     )
     db = client[settings.mongo_database]
     try:
@@ -306,6 +307,11 @@ class MongoCustomerRepository:
         ]
         if ops:
             await self.customers.bulk_write(ops, ordered=False)
+
+    async def erase_personal_data(self, customer_id: str) -> None:
+        """Erase what ``customer.forget`` asks beyond the state: notes, parked messages."""
+        await self.log.erase_notes(customer_id)
+        await self.parking.remove_customer(customer_id)
 
     # --- parked messages -----------------------------------------------------------------
 

@@ -113,6 +113,11 @@ class ActivityLog:
         )
         return docs.activity_page(rows, limit)
 
+    async def erase_notes(self, customer_id: str) -> None:
+        """Blank the free-text notes of every entry of the customer (idempotent)."""
+        erased = {f"entry.{name}": None for name in docs.ERASED_ACTIVITY_FIELDS}
+        await self.collection.update_many({"customer_id": customer_id}, {"$set": erased})
+
     async def batch_counts(self, batch_id: str) -> BatchActivity:
         """Count the applied and refused rows of an import batch."""
         projection = {"row": 1, "kind": 1, "entry.details": 1, "_id": 0}
@@ -161,6 +166,10 @@ class ParkingLot:
         ids = [docs.parked_id(m) for m in messages]
         for part in chunks(ids, ID_CHUNK):
             await self.collection.delete_many({"_id": {"$in": list(part)}})
+
+    async def remove_customer(self, customer_id: str) -> None:
+        """Drop every message parked for the customer (their raw values hold personal data)."""
+        await self.collection.delete_many({"customer_id": customer_id})
 
     async def count(self) -> int:
         """Return how many messages are parked."""

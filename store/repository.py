@@ -298,6 +298,10 @@ class CustomerRepository(Protocol):
         """Forget these parked messages (applied or refused)."""
         ...
 
+    async def erase_personal_data(self, customer_id: str) -> None:
+        """Blank the customer's activity notes and drop their parked messages (idempotent)."""
+        ...
+
     async def parked_count(self) -> int:
         """Return how many messages are parked (a metric)."""
         ...

@@ -383,6 +383,28 @@ class CustomerRepositoryContract:
         assert (await repo.parked_for([cid, other]))[cid] == [late]
         assert (await repo.parked_for([new_id()])) == {}
 
+    async def test_erasing_a_customer_blanks_notes_and_drops_parked_messages_only_theirs(
+        self, repo: CustomerRepository
+    ) -> None:
+        cid, other = new_id(), new_id()
+        noted = activity("n1").model_copy(
+            update={"internal_note": "called Ana Lima", "customer_note": "for ana@example.com"}
+        )
+        for who in (cid, other):
+            await create(repo, customer(who), activity=(ActivityRecord(noted),))
+            await repo.park([parked(who, 7 if who == cid else 8)])
+
+        for _ in range(2):  # idempotent: a redelivered customer.forget erases again
+            await repo.erase_personal_data(cid)
+
+        [erased] = (await repo.activity(cid)).entries
+        assert (erased.internal_note, erased.customer_note) == (None, None)
+        assert (erased.kind, erased.delta) == (noted.kind, noted.delta)  # the ledger stays
+        [kept] = (await repo.activity(other)).entries
+        assert kept.internal_note == "called Ana Lima"
+        assert cid not in await repo.parked_for([cid, other])
+        assert other in await repo.parked_for([other])
+
     async def test_old_parked_messages_can_be_found_to_refuse_them(
         self, repo: CustomerRepository
     ) -> None:

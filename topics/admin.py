@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from topics.names import ALL_TOPICS, INPUT_TOPICS, Topics
@@ -44,6 +44,7 @@ async def ensure_topics(
     same_count: Iterable[str] = INPUT_TOPICS,
     replication_factor: int = 1,
     within: float = 30.0,
+    client_options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create missing topics with `partitions` partitions; return the names created."""
     # Topics in `same_count` (the input topics) must have exactly `partitions` partitions or
@@ -53,7 +54,11 @@ async def ensure_topics(
 
     wanted = list(dict.fromkeys(topics))
     strict = list(same_count)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(within * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=int(within * 1000),
+        **(client_options or {}),  # SSL/SASL: client_options.kafka_options(settings)
+    )
     try:
         async with asyncio.timeout(within):
             await admin.start()
@@ -91,10 +96,20 @@ async def ensure_topics(
 
 
 async def ensure_namespace_topics(
-    bootstrap: str, partitions: int, namespace: str = "", *, within: float = 30.0
+    bootstrap: str,
+    partitions: int,
+    namespace: str = "",
+    *,
+    within: float = 30.0,
+    client_options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the contract's topics under ``namespace``; return the names created."""
     names = Topics(namespace)
     return await ensure_topics(
-        bootstrap, partitions, topics=names.all, same_count=names.inputs, within=within
+        bootstrap,
+        partitions,
+        topics=names.all,
+        same_count=names.inputs,
+        within=within,
+        client_options=client_options,
     )

@@ -18,6 +18,7 @@ import faust
 import mode
 import structlog
 
+from client_options import faust_credentials
 from settings import Settings
 from topics import names
 from topics.names import Topics
@@ -79,6 +80,7 @@ def build_app(settings: Settings, runtime: Runtime, only: Sequence[str] = ()) ->
     app = faust.App(
         group_id(topics),
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings),
         web_enabled=False,
         autodiscover=False,
         topic_partitions=settings.topic_partitions,

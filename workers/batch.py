@@ -29,6 +29,7 @@ from store.repository import (
 from topics.codec import to_json
 from topics.names import Topics
 from topics.routing import DeadLetter
+from workers.erasure import scrub
 from workers.fold import Decider, Fold, Folder, Outcome, Record, dead_letter, decode
 from workers.groups import fan_out_once
 from workers.health import Health, retrying
@@ -177,6 +178,12 @@ class Pipeline:
         folder = Folder(loaded, self.decider(now), self.applied_keys, dict(owners), now)
         with self.metrics.stage("fold"):
             result = await _fold_yielding(folder, records)
+        result.writes, forgotten = scrub(result.writes)
+        for customer_id in forgotten:
+            # Before the save: a crash in between redelivers customer.forget (workers/erasure).
+            await self._store(
+                partial(self.repository.erase_personal_data, customer_id), "erase personal data"
+            )
         with self.metrics.stage("save"):
             saved = await self._store(
                 lambda: self.repository.save_batch(result.writes), "save batch"

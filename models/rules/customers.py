@@ -6,13 +6,18 @@
   for them but ``customer.upserted`` is refused. An upsert of a removed customer updates the
   profile and leaves them removed: removal is an admin decision a routine profile sync from the
   storefront must not undo.
+- A forgotten customer (``customer.forget``) has no email or names any more; the balances, tier,
+  grants and the ledger of amounts stay so the shop's accounts still add up. Forgetting again
+  changes nothing; every other message for them is refused (``customer_forgotten``), an upsert
+  too, so that a profile sync cannot bring the erased data back. The store erases what the
+  state does not hold (activity notes, parked messages, the email lookup; docs/deployment.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from models.messages import CustomerRemoved, CustomerUpserted
+from models.messages import CustomerForget, CustomerRemoved, CustomerUpserted
 from models.rules import tiers
 from models.rules.base import Context, Rejection, Step
 from models.state import CustomerState
@@ -60,3 +65,19 @@ def remove(step: Step, message: CustomerRemoved, ctx: Context) -> Step | Rejecti
     """Take the customer out of the program; history, balances and grants are kept."""
     step = step.update(status="removed", removed_at=ctx.at)
     return step.log(ctx, "customer_removed", internal_note=message.data.reason)
+
+
+def forget(step: Step, _: CustomerForget, ctx: Context) -> Step:
+    """Erase email and names; idempotent. The reason is not stored: it may name the person."""
+    if step.state.status == "forgotten":
+        return step
+    step = step.update(
+        email="",
+        email_normalized="",
+        first_name=None,
+        last_name=None,
+        accepts_email=False,
+        status="forgotten",
+        forgotten_at=ctx.at,
+    )
+    return step.log(ctx, "customer_forgotten")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from admin.benchmark import delete_topics, drop_database
 from settings import Settings
 from tests.integration.admin_helpers import Isolated, isolated, read_topic, seed_customers
 from topics.codec import parse_message
@@ -23,8 +25,13 @@ TIERS_CSV = (
 
 
 @pytest.fixture
-def program(stack: Settings, unique: str) -> Isolated:
-    return isolated(stack, unique)
+async def program(stack: Settings, unique: str) -> AsyncIterator[Isolated]:
+    """A database and topic namespace of this test, dropped and deleted afterwards."""
+    isolated_program = isolated(stack, unique)
+    yield isolated_program
+    settings = isolated_program.settings
+    await drop_database(settings, settings.mongo_database)
+    await delete_topics(settings, Topics(settings.topic_namespace))
 
 
 @pytest.mark.parametrize(("bom", "sep"), [(False, ","), (True, ";")])

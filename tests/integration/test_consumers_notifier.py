@@ -96,7 +96,11 @@ async def test_suppressed_batch_removed_and_opted_out_customers_get_no_email(
     await _store_customer(settings, f"gone-{unique}", removed, status="removed")
     await _store_customer(settings, f"quiet-{unique}", opted_out, accepts_email=False)
     await _store_customer(settings, f"ok-{unique}", control)
+    # Forgotten after the request was made: the request still carries the old address.
+    erased = f"erased-{unique}@example.test"
+    await _store_customer(settings, f"erased-{unique}", "", status="forgotten", accepts_email=False)
     messages = [
+        notification(f"erased-{unique}", email_address=erased),
         notification(f"gone-{unique}", email_address=removed),
         notification(f"quiet-{unique}", email_address=opted_out),
         notification(
@@ -112,17 +116,29 @@ async def test_suppressed_batch_removed_and_opted_out_customers_get_no_email(
         async def all_finished() -> bool:
             return finished(running.metrics, "notifier") >= len(messages)
 
-        await eventually(all_finished, within=30, what="the notifier to finish 4 requests")
+        await eventually(all_finished, within=30, what="the notifier to finish 5 requests")
     assert len(mails_to(smtp.mail_dir, control)) == 1
-    for address in (removed, opted_out, imported):
+    for address in (removed, opted_out, imported, erased):
         assert mails_to(smtp.mail_dir, address) == [], address
     skipped = {
         reason: counted(
             running.metrics, "loyalty_notifier_emails", kind="tier_upgraded", result=reason
         )
-        for reason in ("customer_removed", "opted_out", "suppressed_batch", "sent")
+        for reason in (
+            "customer_removed",
+            "customer_forgotten",
+            "opted_out",
+            "suppressed_batch",
+            "sent",
+        )
     }
-    assert skipped == {"customer_removed": 1, "opted_out": 1, "suppressed_batch": 1, "sent": 1}
+    assert skipped == {
+        "customer_removed": 1,
+        "customer_forgotten": 1,
+        "opted_out": 1,
+        "suppressed_batch": 1,
+        "sent": 1,
+    }
 
 
 async def test_the_same_notification_later_sends_no_second_email(

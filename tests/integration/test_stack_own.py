@@ -136,3 +136,32 @@ def test_a_taken_port_fails_in_one_line_and_leaves_nothing_running(tmp_path: Pat
     )
     pids = [read_pid(p) for p in stack_dir.rglob("*.pid")]
     assert [p for p in pids if p is not None] == []
+
+
+def test_a_service_that_fails_to_start_shows_its_log_and_up_stops_the_others(
+    settings: Settings, tmp_path: Path
+) -> None:
+    stack_dir = tmp_path / "broken"
+    share_kafka_jars(settings, stack_dir)
+    # A log dir formatted for another node: the broker exits at start-up, after MongoDB and
+    # the SMTP sink were started by the same `up`.
+    log_dir = stack_dir / "kafka" / "data" / "kraft-logs"
+    log_dir.mkdir(parents=True)
+    (log_dir / "meta.properties").write_text(
+        "version=1\nnode.id=99\ncluster.id=oq3pzGAYRrSalth6mvShFg\n"
+        "directory.id=oAsDpa9GMOnY8vWrYQyX8A\n"
+    )
+    kafka, controller, mongo, smtp = free_ports(4)
+    env = base_env(stack_dir) | {
+        "LOYALTY_KAFKA_PORT": str(kafka),
+        "LOYALTY_KAFKA_CONTROLLER_PORT": str(controller),
+        "LOYALTY_MONGO_PORT": str(mongo),
+        "LOYALTY_SMTP_PORT": str(smtp),
+        "LOYALTY_STACK_START_TIMEOUT": "60",
+    }
+    result = loyalty("stack", "up", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert f"{stack_dir / 'kafka' / 'kafka.log'}" in result.stderr  # where the whole log is
+    assert "node" in result.stderr.lower()  # the broker's own last lines say why
+    assert (stack_dir / "mongo" / "mongo.log").exists()  # MongoDB had been started ...
+    assert list(stack_dir.rglob("*.pid")) == []  # ... and was stopped again, Kafka cleaned up

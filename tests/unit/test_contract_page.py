@@ -46,3 +46,13 @@ def test_the_readme_links_the_contract_page_inside_the_repository() -> None:
     readme = (PAGE.parents[1] / "README.md").read_text(encoding="utf-8")
     assert "(docs/contract.md)" in readme
     assert "shared/CONTRACT.md" not in readme
+
+
+def test_the_page_and_docs_schemas_name_the_same_public_message_types() -> None:
+    schemas = PAGE.parent / "schemas"
+    suffix = ".schema.json"
+    files = {p.name.removesuffix(suffix) for p in schemas.glob(f"*{suffix}")}
+    public_files = files - SYSTEM_TYPES - {"dead-letter", "program"}
+    on_page = {e["type"] for e in _examples() if "type" in e} - SYSTEM_TYPES
+    assert sorted(on_page - public_files) == [], "named on docs/contract.md without a schema"
+    assert sorted(public_files - on_page) == [], "a schema for a type docs/contract.md omits"

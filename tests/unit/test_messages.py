@@ -18,6 +18,7 @@ from models.messages import (
     Cause,
     ChangeTier,
     ConfirmPoints,
+    CustomerForget,
     CustomerRemoved,
     CustomerUpserted,
     DurationExpiry,
@@ -61,6 +62,7 @@ VALID = [
     ),
     (message("customer.removed", {"reason": "asked to leave"}), CustomerRemoved),
     (message("customer.removed"), CustomerRemoved),
+    (message("customer.forget", {"reason": "erasure request"}), CustomerForget),
     (message("order.paid", ORDER), OrderPaid),
     (
         message("order.refunded", {"order_id": "o-1", "refund_id": "r-1", "amount": "10.00"}),

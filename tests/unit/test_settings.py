@@ -162,12 +162,17 @@ BAD_VALUES = {
     "kafka_controller_port": "-1",
     "mongo_port": "x",
     "stack_start_timeout": "0",
+    "kafka_security_protocol": "TLS",
+    "kafka_sasl_mechanism": "GSSAPI",
+    "mongo_tls": "maybe",
 }
 FREE_TEXT = {
     "kafka_bootstrap", "mongo_uri", "mongo_database", "smtp_host", "mail_from", "web_host",
     "api_token", "log_level", "smtp_username", "smtp_password", "smtp_ca_file",
     "mail_list_unsubscribe", "tier_changes_file", "stack_dir", "kafka_version", "kafka_heap",
-    "mail_dir",
+    "mail_dir", "kafka_sasl_username", "kafka_sasl_password", "kafka_ssl_cafile",
+    "kafka_ssl_certfile", "kafka_ssl_keyfile", "kafka_ssl_key_password", "mongo_username",
+    "mongo_password", "mongo_auth_source", "mongo_tls_ca_file", "mongo_tls_certificate_key_file",
 }  # fmt: skip
 
 

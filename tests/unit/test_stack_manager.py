@@ -172,6 +172,7 @@ def test_a_failed_start_stops_what_this_call_started_only(
     assert "stop" not in services[0].calls
     assert services[1].calls == ["install", "start", "stop"]
     assert not services[1].alive
+    assert services[2].calls == ["install", "start", "stop"]  # the half-started one too
     assert not (tmp_path / PORTS_FILE).exists()
 
 
