@@ -99,9 +99,9 @@ class Archives:
         """
         if not rows:
             return
+        again: list[docs.Document] = []
         try:
             await self.order_archive.insert_many(rows, ordered=False)
-            return
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get(
@@ -109,6 +109,8 @@ class Archives:
             ):
                 raise
             again = [rows[int(e["index"])] for e in errors]
+        if not again:
+            return
         ops = [
             # Only over an older copy: a stale writer never replaces a newer record.
             UpdateOne(
