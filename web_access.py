@@ -136,7 +136,7 @@ def guarded_app(
         },
     )
     for path, handler in routes:
-        app.router.add_get(path, handler, allow_head=False)
+        app.router.add_get(path, handler)
     return app
 
 
