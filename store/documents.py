@@ -52,15 +52,13 @@ def pair_id(*parts: str | int) -> str:
     return digest.hexdigest()[:40]
 
 
-def grant_codes(state: CustomerState) -> list[str]:
-    """Return the codes of the customer's grants."""
-    return sorted({grant.code for grant in state.rewards if grant.code})
-
-
 def added_codes(write: CustomerWrite) -> list[str]:
     """Return the grant codes the written state holds that the loaded one did not."""
-    held = set(grant_codes(write.loaded.state)) if write.loaded is not None else set()
-    return [code for code in grant_codes(write.state) if code not in held]
+    before = write.loaded.state.rewards if write.loaded is not None else ()
+    if write.state.rewards is before:
+        return []  # untouched by the batch: the same tuple (most events grant nothing)
+    held = {grant.code for grant in before}
+    return sorted({g.code for g in write.state.rewards if g.code and g.code not in held})
 
 
 def code_doc(customer_id: str, code: str) -> Document:

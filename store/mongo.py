@@ -173,10 +173,11 @@ class MongoCustomerRepository:
         write_id = uuid.uuid4().hex
         ops: list[InsertOne[docs.Document] | UpdateOne] = []
         activity: dict[str, list[docs.Document]] = {}
+        codes = {w.customer_id: docs.added_codes(w) for w in writes}
         for write, plan in zip(writes, plans, strict=True):
             cid = write.customer_id
             activity[cid] = [docs.activity_doc(cid, r) for r in write.activity]
-            ops.append(self._write_op(write, plan, activity[cid], write_id))
+            ops.append(self._write_op(write, plan, activity[cid], codes[cid], write_id))
         failed, matched = await self._bulk(ops)
         conflicts = {writes[i].customer_id for i, kind in failed.items() if kind == "conflict"}
         email_keys = {
@@ -197,7 +198,9 @@ class MongoCustomerRepository:
             else:
                 taken[cid] = owner
         saved = {w.customer_id for w in writes} - conflicts - taken.keys()
-        await self._after_update([w for w in writes if w.customer_id in saved], plans, activity)
+        await self._after_update(
+            [w for w in writes if w.customer_id in saved], plans, activity, codes
+        )
         return SaveResult(saved=frozenset(saved), conflicts=frozenset(conflicts), email_taken=taken)
 
     async def _after_update(
@@ -205,19 +208,20 @@ class MongoCustomerRepository:
         saved: Sequence[CustomerWrite],
         plans: Sequence[HotPlan],
         activity: Mapping[str, list[docs.Document]],
+        codes: Mapping[str, list[str]],
     ) -> None:
-        """Insert the saved customers' activity and write the lookups that changed."""
+        """Insert the saved customers' activity and new codes, write the changed lookups."""
         by_id = {p.state.customer_id: p for p in plans}
         lookups = []
         for write in saved:
             lookup = docs.lookup_of(by_id[write.customer_id].state)
             if write.loaded is None or docs.lookup_of(write.loaded.state) != lookup:
                 lookups.append((write.customer_id, _version_after(write), lookup))
-        codes = [docs.code_doc(w.customer_id, c) for w in saved for c in docs.added_codes(w)]
+        owners = [docs.code_doc(w.customer_id, c) for w in saved for c in codes[w.customer_id]]
         await asyncio.gather(
             self.log.insert([a for w in saved for a in activity[w.customer_id]]),
             self.lookup.write(lookups),
-            self.codes.insert(codes),
+            self.codes.insert(owners),
         )
         for write in saved:
             version = _version_after(write)
@@ -227,10 +231,15 @@ class MongoCustomerRepository:
             self.cache.put(write.customer_id, version, stored)
 
     def _write_op(
-        self, write: CustomerWrite, plan: HotPlan, activity: list[docs.Document], write_id: str
+        self,
+        write: CustomerWrite,
+        plan: HotPlan,
+        activity: list[docs.Document],
+        codes: list[str],
+        write_id: str,
     ) -> InsertOne[docs.Document] | UpdateOne:
         offsets = docs.merged_offsets(write.loaded, write.offsets)
-        fields = docs.customer_fields(plan, offsets, activity, docs.added_codes(write))
+        fields = docs.customer_fields(plan, offsets, activity, codes)
         outbox = [docs.encode_outbox(e) for e in write.outbox]
         fields["write_id"] = write_id
         if write.loaded is None:
