@@ -24,6 +24,7 @@ ORDER_ARCHIVE = "order_archive"
 ACTIVITY = "activity"
 PARKED = "parked_messages"
 LOOKUP = "customer_lookup"
+CODES = "reward_codes"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CUSTOMERS: [
@@ -38,7 +39,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     LOOKUP: [
         IndexModel([("next_due_at", ASCENDING), ("_id", ASCENDING)], name="next_due"),
         IndexModel([("groups", ASCENDING), ("_id", ASCENDING)], name="groups"),
-        IndexModel([("codes", ASCENDING)], name="grant_codes"),
         IndexModel([("joined_at", DESCENDING), ("_id", DESCENDING)], name="joined_newest_first"),
     ],
     ACTIVITY: [
@@ -57,7 +57,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("parked_at", ASCENDING), ("seq", ASCENDING)], name="parked_at"),
     ],
-    # The archives are read and written by ``_id`` only (a digest of customer id and id).
+    # The archives and reward codes are read and written by ``_id`` only (a digest).
 }
 
 _CONFLICTS = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict

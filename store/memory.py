@@ -44,6 +44,8 @@ class MemoryCustomerRepository:
         self.customers: dict[str, docs.Document] = {}
         self.id_archive: dict[str, docs.Document] = {}
         self.order_archive: dict[str, docs.Document] = {}
+        self.codes: dict[str, str] = {}
+        """Grant code -> the customer holding it (a code never changes hands)."""
         self.activity_log: dict[str, docs.Document] = {}
         self.parked: dict[str, docs.Document] = {}
         self._seq = 0
@@ -102,7 +104,10 @@ class MemoryCustomerRepository:
             offsets = docs.merged_offsets(write.loaded, write.offsets)
             doc = dict(current or {"_id": cid, "outbox": []})
             doc.pop("email_key", None)  # as MongoDB's $unset when the email is gone
-            doc.update(copy.deepcopy(docs.customer_fields(plan, offsets, activity)))
+            codes = docs.added_codes(write)
+            doc.update(copy.deepcopy(docs.customer_fields(plan, offsets, activity, codes)))
+            for code in codes:
+                self.codes.setdefault(code, cid)  # as the insert that ignores duplicates
             doc["version"] = (expected or 0) + 1
             doc["outbox"] = [*doc["outbox"], *map(docs.encode_outbox, write.outbox)]
             self.customers[cid] = doc
@@ -241,7 +246,7 @@ class MemoryCustomerRepository:
 
     async def customer_id_by_code(self, code: str) -> str | None:
         """Return the customer holding the grant with this code."""
-        return next((c for c, d in self.customers.items() if code in d["lookup"]["codes"]), None)
+        return self.codes.get(code)
 
     async def customer_ids(self) -> AsyncIterator[str]:
         """Stream every customer id, in id order."""

@@ -24,6 +24,7 @@ from store import documents as docs
 from store.hot import HotPlan, plan_write
 from store.indexes import (
     ACTIVITY,
+    CODES,
     CUSTOMERS,
     ID_ARCHIVE,
     LOOKUP,
@@ -40,7 +41,7 @@ from store.mongo_log import (
     ParkingLot,
     chunks,
 )
-from store.mongo_lookup import CustomerLookup, StateCache, Synced
+from store.mongo_lookup import CustomerLookup, RewardCodes, StateCache, Synced
 from store.repository import (
     ActivityCursor,
     ActivityPage,
@@ -104,6 +105,7 @@ class MongoCustomerRepository:
         self.log = ActivityLog(db[ACTIVITY])
         self.parking = ParkingLot(db[PARKED])
         self.lookup = CustomerLookup(db[LOOKUP])
+        self.codes = RewardCodes(db[CODES])
         self.synced = Synced()
         self.cache = StateCache()
 
@@ -142,6 +144,7 @@ class MongoCustomerRepository:
         await asyncio.gather(
             self.log.insert_missing([a for d in unknown for a in docs.pending_activity(d)]),
             self.lookup.repair(unknown),
+            self.codes.insert([c for d in unknown for c in docs.pending_codes(d)]),
         )
         for doc in unknown:
             self.synced.add(doc["_id"], int(doc["version"]))
@@ -210,9 +213,11 @@ class MongoCustomerRepository:
             lookup = docs.lookup_of(by_id[write.customer_id].state)
             if write.loaded is None or docs.lookup_of(write.loaded.state) != lookup:
                 lookups.append((write.customer_id, _version_after(write), lookup))
+        codes = [docs.code_doc(w.customer_id, c) for w in saved for c in docs.added_codes(w)]
         await asyncio.gather(
             self.log.insert([a for w in saved for a in activity[w.customer_id]]),
             self.lookup.write(lookups),
+            self.codes.insert(codes),
         )
         for write in saved:
             version = _version_after(write)
@@ -225,7 +230,7 @@ class MongoCustomerRepository:
         self, write: CustomerWrite, plan: HotPlan, activity: list[docs.Document], write_id: str
     ) -> InsertOne[docs.Document] | UpdateOne:
         offsets = docs.merged_offsets(write.loaded, write.offsets)
-        fields = docs.customer_fields(plan, offsets, activity)
+        fields = docs.customer_fields(plan, offsets, activity, docs.added_codes(write))
         outbox = [docs.encode_outbox(e) for e in write.outbox]
         fields["write_id"] = write_id
         if write.loaded is None:
@@ -365,7 +370,7 @@ class MongoCustomerRepository:
 
     async def customer_id_by_code(self, code: str) -> str | None:
         """Return the customer holding the grant with this code."""
-        return await self.lookup.by_code(code)
+        return await self.codes.owner(code)
 
     async def customer_ids(self) -> AsyncIterator[str]:
         """Stream every customer id, in id order."""

@@ -21,7 +21,14 @@ from pymongo.errors import BulkWriteError
 
 from models.state import CustomerState
 from store import documents as docs
-from store.mongo_log import DUPLICATE_KEY, ID_CHUNK, Coll, chunks, page_after
+from store.mongo_log import (
+    DUPLICATE_KEY,
+    ID_CHUNK,
+    Coll,
+    chunks,
+    insert_ignoring_duplicates,
+    page_after,
+)
 from store.repository import CustomerFilter, DueCustomer, ListCursor, normalize_email
 
 STATE_CACHE_LIMIT = 5_000
@@ -167,7 +174,18 @@ class CustomerLookup:
         )
         return [doc["_id"] for doc in rows]
 
-    async def by_code(self, code: str) -> str | None:
+
+class RewardCodes:
+    """``reward_codes``: one ``{_id, code, customer_id}`` per grant code, inserted once."""
+
+    def __init__(self, collection: Coll) -> None:
+        self.collection = collection
+
+    async def insert(self, rows: Sequence[docs.Document]) -> None:
+        """Record code owners; a code recorded already is left as it is (its owner is fixed)."""
+        await insert_ignoring_duplicates(self.collection, rows)
+
+    async def owner(self, code: str) -> str | None:
         """Return the customer holding the grant with this code."""
-        doc = await self.collection.find_one({"codes": code}, {"_id": 1})
-        return None if doc is None else str(doc["_id"])
+        doc = await self.collection.find_one({"_id": docs.pair_id("code", code)})
+        return None if doc is None else str(doc["customer_id"])

@@ -514,6 +514,29 @@ class CustomerRepositoryContract:
         assert await repo.customer_id_by_code(code) == cid
         assert await repo.customer_id_by_code(code.lower() + "-nope") is None
 
+    async def test_codes_granted_by_later_saves_find_their_customer(
+        self, repo: CustomerRepository
+    ) -> None:
+        cid, first, later = new_id(), new_id("CODE").upper(), new_id("CODE").upper()
+        grant = RewardGrant(
+            grant_id="g-1",
+            reward_id="free-coffee",
+            code=first,
+            status="issued",
+            origin="card",
+            granted_at=T0,
+            cause=CAUSE,
+        )
+        loaded = await create(repo, customer(cid, rewards=(grant,)))
+        used = grant.model_copy(update={"status": "used", "used_at": T0})
+        second = grant.model_copy(update={"grant_id": "g-2", "code": later})
+
+        stored = await update(repo, loaded, loaded.state.model_copy(update={"rewards": (used,)}))
+        await update(repo, stored, stored.state.model_copy(update={"rewards": (used, second)}))
+
+        assert await repo.customer_id_by_code(first) == cid
+        assert await repo.customer_id_by_code(later) == cid
+
     async def test_group_members_stream_from_a_cursor(self, repo: CustomerRepository) -> None:
         group = new_id("group")
         members = sorted(new_id() for _ in range(7))

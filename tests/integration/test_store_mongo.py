@@ -10,16 +10,17 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from models.state import PointsLot
+from models.state import PointsLot, RewardGrant
 from stack.mongo import MongoService
 from store import documents as docs
 from store.documents import CorruptDocumentError
-from store.indexes import ACTIVITY, CUSTOMERS, INDEXES, LOOKUP, ensure_indexes
+from store.indexes import ACTIVITY, CODES, CUSTOMERS, INDEXES, LOOKUP, ensure_indexes
 from store.mongo import MongoCustomerRepository
 from store.repository import ActivityRecord, CustomerWrite, DueCustomer, LoadRequest
 from tests.store_contract import (
     CAUSE,
     HOT_ORDERS,
+    T0,
     CustomerRepositoryContract,
     activity,
     create,
@@ -104,6 +105,31 @@ async def test_a_lookup_a_crash_kept_from_its_collection_is_written_on_the_next_
 
     assert [m async for m in repo.group_members(group)] == [cid]
     assert DueCustomer(due_at=due, customer_id=cid) in await repo.due_customers(due)
+
+
+async def test_a_code_a_crash_kept_from_its_collection_is_written_on_the_next_load(
+    repo: MongoCustomerRepository,
+) -> None:
+    cid, code = new_id(), new_id("CODE").upper()
+    grant = RewardGrant(
+        grant_id="g-1",
+        reward_id="free-coffee",
+        code=code,
+        status="issued",
+        origin="card",
+        granted_at=T0,
+        cause=CAUSE,
+    )
+    loaded = await create(repo, customer(cid))
+    state = loaded.state.model_copy(update={"rewards": (grant,)})
+    assert (await repo.save_batch([CustomerWrite(state=state, loaded=loaded)])).saved == {cid}
+    # The crash: the customer update landed, the code insert after it did not.
+    await repo.db[CODES].delete_many({"customer_id": cid})
+    assert await repo.customer_id_by_code(code) is None
+
+    await load(restarted(repo), cid)
+
+    assert await repo.customer_id_by_code(code) == cid
 
 
 async def test_a_lookup_is_never_replaced_by_an_older_version(
