@@ -89,6 +89,30 @@ class Pipeline:
         settings = self.settings.model_copy(update={"web_port": free_port()})
         return Worker(settings, log_file=workdir / f"{name}.log", workdir=workdir, name=name)
 
+    async def worker_group_settled(self, members: int, within: float = 90.0) -> None:
+        """Wait until the workers' consumer group is stable with ``members`` assigned members."""
+        group = f"{self.namespace}loyalty-worker"
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        await admin.start()
+        seen: list[str] = []
+
+        async def settled() -> bool:
+            response = (await admin.describe_consumer_groups([group]))[0].to_object()
+            found = response["groups"][0]
+            assigned = [m for m in found["members"] if m["member_assignment"]]
+            seen[:] = [f"state {found['state']}, {len(assigned)} assigned members"]
+            return found["state"] == "Stable" and len(assigned) == members
+
+        try:
+            await eventually(
+                settled,
+                within=within,
+                what=f"group {group} stable with {members} members",
+                detail=lambda: "; ".join(seen),
+            )
+        finally:
+            await admin.close()
+
     async def create_topics(self) -> None:
         """Create the namespace's input and output topics before anything is produced."""
         await ensure_topics(

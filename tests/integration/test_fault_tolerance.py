@@ -128,6 +128,9 @@ async def test_two_workers_share_partitions_and_one_leaves_mid_stream(
             await _progress(reader, load, 0.05, first)
             second.start()  # joins the group: the partitions are split between the two
             await second.ready()
+            # Publish the middle third only once the rebalance gave both workers partitions:
+            # otherwise the first may drain it before the second holds any partition.
+            await pipeline.worker_group_settled(members=2)
             await pipeline.publish(load.stream[third : 2 * third])
             await _progress(reader, load, 0.3, second)
             # Both had a share of the partitions before one of them leaves.

@@ -62,6 +62,13 @@ def base_env(stack_dir: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(autouse=True)
+def _no_loyalty_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read settings in this process as a fresh shell would: the caller's LOYALTY_* unset."""
+    for name in [k for k in os.environ if k.startswith("LOYALTY_")]:
+        monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="module")
 def own_stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A whole stack started by `loyalty stack up` in a dir with a space, stopped afterwards."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib import metadata
 from pathlib import Path
 
@@ -62,7 +63,11 @@ def test_config_show_masks_secrets(name: str, value: str) -> None:
     assert MASK in shown
 
 
-def test_config_show_names_where_each_setting_came_from(tmp_path: Path) -> None:
+def test_config_show_names_where_each_setting_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.startswith("LOYALTY_")]:
+        monkeypatch.delenv(name)  # the sources below are the only ones this test gives
     (tmp_path / PORTS_FILE).write_text(json.dumps({"mongo_port": 29017}))
     settings = Settings(stack_dir=tmp_path, smtp_port=2626, log_level="DEBUG")
     rows = {
