@@ -23,9 +23,10 @@ from models.messages import InputMessage
 from models.program import Program
 from models.state import CustomerState
 from settings import Settings
-from store.repository import CustomerRepository, LoadRequest
+from store.repository import CustomerRepository
 from topics.codec import parse_message
 from topics.names import Topics
+from workers.batch import load_requests
 from workers.fold import Record, decode, fold
 
 SEED_TOPIC = "bench.seed"
@@ -109,7 +110,7 @@ class Seeder:
     async def apply(self, envelopes: Sequence[Envelope]) -> None:
         """Load the customers concerned, fold the envelopes in order and save in one batch."""
         records = self.records(envelopes)
-        requests = load_requests(records)
+        requests = load_requests(records, applied_keys)
         loaded = await self.repository.load_many(requests)
         result = fold(
             records,
@@ -151,24 +152,6 @@ class Seeder:
                     for n in numbers
                 ]
                 await self.apply(envelopes)
-
-
-def load_requests(records: Sequence[Record]) -> list[LoadRequest]:
-    """One load request per customer, with the message and order ids its records mention."""
-    ids: dict[str, set[str]] = {}
-    orders: dict[str, set[str]] = {}
-    for record in records:
-        message = record.message
-        if message is None:
-            continue
-        ids.setdefault(message.customer_id, set()).add(message.id)
-        order_id = getattr(message.data, "order_id", None)
-        if isinstance(order_id, str):
-            orders.setdefault(message.customer_id, set()).add(order_id)
-    return [
-        LoadRequest(customer_id=c, message_ids=frozenset(m), order_ids=frozenset(orders.get(c, ())))
-        for c, m in ids.items()
-    ]
 
 
 async def produce(settings: Settings, topic: str, envelopes: Sequence[Envelope]) -> float:

@@ -17,9 +17,10 @@ from typing import Any
 
 from pymongo import monitoring
 
-from cli.bench_load import Envelope, Seeder, load_requests
+from cli.bench_load import Envelope, Seeder
 from models.decide import applied_keys
 from store.repository import CustomerRepository
+from workers.batch import load_requests
 from workers.fold import fold
 
 
@@ -124,7 +125,7 @@ async def measure_store(
     batches = 0
     for start in range(0, len(events), batch_size):
         records = seeder.records(events[start : start + batch_size])
-        requests = load_requests(records)
+        requests = load_requests(records, applied_keys)
         loaded = await timed("load_many", repository.load_many(requests))
         result = fold(
             records,

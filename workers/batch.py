@@ -159,7 +159,7 @@ class Pipeline:
     ) -> tuple[set[str | None], set[str], Fold]:
         """Load, fold and save once; return the customers done, those to redo, and the fold."""
         records = await self._after_parked(records)
-        requests = _load_requests(records, self.applied_keys)
+        requests = load_requests(records, self.applied_keys)
         with self.metrics.stage("load"):
             loaded = await self._store(
                 lambda: self.repository.load_many(requests), "load customers"
@@ -335,7 +335,7 @@ def _letter(topics: Topics, letter: DeadLetter) -> Outgoing:
     return Outgoing(topics.dead_letter, key, to_json(letter))
 
 
-def _load_requests(records: Sequence[Record], keys_of: KeysOf) -> list[LoadRequest]:
+def load_requests(records: Sequence[Record], keys_of: KeysOf) -> list[LoadRequest]:
     """One request per customer, with the message keys and order ids its records mention."""
     ids: dict[str, set[str]] = {}
     orders: dict[str, set[str]] = {}
