@@ -34,7 +34,7 @@ from store import documents as docs
 from store.hot import plan_write
 from store.mongo import open_repository
 from store.repository import CustomerWrite
-from topics.admin import ensure_topics
+from topics.admin import ensure_namespace_topics
 from topics.names import Topics
 
 TIERS = ("Bronze", "Silver", "Gold", "Platinum")
@@ -228,11 +228,10 @@ def new_run_id() -> str:
 
 async def prepare_topics(settings: Settings, topics: Topics) -> None:
     """Create this run's namespaced topics."""
-    await ensure_topics(
+    await ensure_namespace_topics(
         settings.kafka_bootstrap,
         settings.topic_partitions,
-        topics=topics.all,
-        same_count=topics.inputs,
+        topics.namespace,
     )
 
 

@@ -15,7 +15,7 @@ from client_options import kafka_options
 from program_file import load_program
 from settings import Settings
 from store.mongo import MongoCustomerRepository, open_repository
-from topics.admin import ensure_topics
+from topics.admin import ensure_namespace_topics
 from topics.names import Topics
 
 IMPORT_PRODUCER: dict[str, Any] = {"linger_ms": 10, "max_batch_size": 512 * 1024}
@@ -43,11 +43,10 @@ async def admin_session(settings: Settings, *, publish: bool) -> AsyncIterator[A
         if publish:
             # Topics first: sending to a missing topic would auto-create it with the broker's
             # default partition count, which the workers' layout check then refuses.
-            await ensure_topics(
+            await ensure_namespace_topics(
                 settings.kafka_bootstrap,
                 settings.topic_partitions,
-                topics=topics.all,
-                same_count=topics.inputs,
+                topics.namespace,
                 client_options=kafka_options(settings),
             )
             producer = kafka_producer(settings, **IMPORT_PRODUCER)

@@ -42,7 +42,7 @@ from stack.process import read_pid
 from stack.worker import WorkerProcess
 from store.indexes import ensure_indexes
 from store.mongo import MongoCustomerRepository
-from topics.admin import ensure_topics
+from topics.admin import ensure_namespace_topics
 from topics.names import Topics
 
 Progress = Callable[[str], None]
@@ -144,11 +144,10 @@ class Bench:
         """Run every phase and return the report."""
         report = Report(self.options)
         opts = self.options
-        await ensure_topics(
+        await ensure_namespace_topics(
             self.settings.kafka_bootstrap,
             self.settings.topic_partitions,
-            topics=self.topics.all,
-            same_count=self.topics.inputs,
+            self.topics.namespace,
         )
         customers = self.ids("c", opts.customers)
         events = orders_over(

@@ -43,7 +43,7 @@ from settings import Settings, get_settings
 from stack.kafka import KafkaService
 from stack.mongo import MongoService
 from stack.process import port_open, read_pid, spawn, stop, wait_for
-from topics.admin import ensure_topics
+from topics.admin import ensure_namespace_topics
 from topics.names import Topics
 
 console = make_console()
@@ -220,11 +220,10 @@ async def _round(
     raw_cpu = meter.per_email(emails)
     topics = Topics(settings.topic_namespace)
     try:
-        await ensure_topics(
+        await ensure_namespace_topics(
             settings.kafka_bootstrap,
             settings.topic_partitions,
-            topics=topics.all,
-            same_count=topics.inputs,
+            topics.namespace,
         )
         await _publish(settings, topics.notifications, requests)
         if profiler is not None:

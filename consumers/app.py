@@ -31,7 +31,7 @@ from mail.smtp import Mailer, SmtpConfig
 from program_file import load_program
 from settings import Settings
 from store.indexes import CUSTOMERS
-from topics.admin import ensure_topics
+from topics.admin import ensure_namespace_topics
 from topics.names import Topics
 from web_access import check_exposure
 
@@ -160,11 +160,10 @@ async def serving(
     metrics = ConsumerMetrics()
     running = Running(metrics=metrics)
     async with AsyncExitStack() as stack:
-        await ensure_topics(
+        await ensure_namespace_topics(
             settings.kafka_bootstrap,
             settings.topic_partitions,
-            topics=topics.all,
-            same_count=topics.inputs,
+            topics.namespace,
             client_options=kafka_options(settings),
         )
         client = bootstrap.mongo_client(settings)

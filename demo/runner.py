@@ -30,7 +30,7 @@ from stack.consumers import ConsumersProcess
 from stack.process import free_port
 from stack.worker import WorkerProcess
 from store.mongo import open_repository
-from topics.admin import ensure_topics
+from topics.admin import ensure_namespace_topics
 from topics.names import Topics
 
 STEP_SECONDS = 60.0
@@ -175,11 +175,10 @@ async def _wait_mail(
 async def play(settings: Settings, program: Program) -> DemoResult:
     """Start a worker and the consumers, play the scenario, read everything back, stop them."""
     topics = Topics(settings.topic_namespace)
-    await ensure_topics(
+    await ensure_namespace_topics(
         settings.kafka_bootstrap,
         settings.topic_partitions,
-        topics=topics.all,
-        same_count=topics.inputs,
+        topics.namespace,
     )
     run_id = uuid.uuid4().hex[:6]
     now = datetime.now(UTC)
