@@ -91,6 +91,16 @@ async def broker_answers(bootstrap: str, within: float = 5.0) -> bool:
         await admin.close()
 
 
+def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """Return a KRaft cluster id: 16 random bytes in URL-safe base64 without padding."""
+    while True:
+        cid = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        # The storage tool would read an id that starts with "-" as an option (as Kafka's own
+        # generator knows: it never hands such an id out either).
+        if not cid.startswith("-"):
+            return cid
+
+
 class KafkaService:
     """Apache Kafka in KRaft mode (broker and controller in one JVM), managed by PID file."""
 
@@ -223,10 +233,10 @@ class KafkaService:
                 )
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if not self.cluster_id_file.is_file():
-            # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
-            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            self.cluster_id_file.write_text(cid + "\n")
+        kept = self.cluster_id_file.read_text().strip() if self.cluster_id_file.is_file() else ""
+        if not kept or kept.startswith("-"):
+            # Not formatted yet (checked above), so a bad id an older version kept can go.
+            self.cluster_id_file.write_text(new_cluster_id() + "\n")
         cluster_id = self.cluster_id_file.read_text().strip()
         cmd = [
             *self._java(), "kafka.tools.StorageTool", "format",
