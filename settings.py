@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     # The store (docs/storage.md).
     store_hot_orders: Annotated[int, Field(ge=1, le=100_000)] = 20
     """Orders kept in the customer document; older ones move to the order archive."""
+    store_hot_orders_slack: Annotated[int, Field(ge=0, le=100_000)] = 20
+    """Orders beyond ``store_hot_orders`` the document may hold before they are archived, in
+    one chunk, down to ``store_hot_orders`` (0: archive at every save)."""
+    store_hot_ids_slack: Annotated[int, Field(ge=0, le=100_000)] = 256
+    """Applied ids beyond the rules' ring of 512 the document may hold before they are
+    archived, in one chunk (0: archive at every save)."""
     store_load_chunk: Annotated[int, Field(ge=1, le=10_000)] = 64
     """Customer ids per ``$in`` query when a batch loads its customers."""
     log_level: str = "INFO"

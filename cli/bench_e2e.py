@@ -137,6 +137,8 @@ class Bench:
             db,
             hot_orders=self.settings.store_hot_orders,
             load_chunk=self.settings.store_load_chunk,
+            order_slack=self.settings.store_hot_orders_slack,
+            id_slack=self.settings.store_hot_ids_slack,
             client=client,
         )
 

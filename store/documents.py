@@ -264,25 +264,41 @@ def decode_outbox(doc: Document) -> OutboxEntry:
     )
 
 
-def id_archive_doc(customer_id: str, message_id: str, at: datetime) -> Document:
-    """Return an id archive document: this message id was applied to this customer."""
+def id_chunk_doc(
+    customer_id: str, message_ids: Sequence[str], version: int, at: datetime
+) -> Document:
+    """Return an id archive chunk: these message ids were applied to this customer.
+
+    ``keys`` are the ``(customer id, message id)`` digests a load looks up (multikey index);
+    the ``_id`` is a digest of the whole content, so writing the same chunk again is a no-op.
+    """
     return {
-        "_id": pair_id(customer_id, message_id),
+        "_id": pair_id(customer_id, "ids", version, *message_ids),
         "customer_id": customer_id,
-        "message_id": message_id,
+        "version": version,
+        "keys": [pair_id(customer_id, m) for m in message_ids],
+        "message_ids": list(message_ids),
         "archived_at": at,
     }
 
 
-def order_archive_doc(customer_id: str, order: OrderRecord, version: int) -> Document:
-    """Return an order archive document; ``version`` is the customer version it comes from."""
+def order_chunk_doc(customer_id: str, orders: Sequence[OrderRecord], version: int) -> Document:
+    """Return an order archive chunk; ``version`` is the customer version the records are from."""
+    order_ids = [o.order_id for o in orders]
     return {
-        "_id": pair_id(customer_id, order.order_id),
+        "_id": pair_id(customer_id, "orders", version, *order_ids),
         "customer_id": customer_id,
-        "order_id": order.order_id,
         "version": version,
-        "record": order.model_dump(mode="json"),
+        "keys": [pair_id(customer_id, o) for o in order_ids],
+        "records": [o.model_dump(mode="json") for o in orders],
     }
+
+
+def chunk_records(doc: Document) -> list[dict[str, Any]]:
+    """Return the order records of an order archive document (one record before chunks)."""
+    if "records" in doc:
+        return list(doc["records"])
+    return [doc["record"]] if "record" in doc else []
 
 
 def activity_doc(customer_id: str, record: ActivityRecord) -> Document:

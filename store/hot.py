@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from models.state import CustomerState, OrderRecord
+from models.state import APPLIED_IDS_LIMIT, CustomerState, OrderRecord
 from store.repository import CustomerWrite
 
 
@@ -29,20 +29,41 @@ class HotPlan:
     """The committed document version the archived content comes from."""
 
 
-def plan_write(write: CustomerWrite, hot_orders: int) -> HotPlan:
-    """Split a write into the hot document's state and the committed content to archive."""
+def plan_write(
+    write: CustomerWrite, hot_orders: int, *, order_slack: int = 0, id_slack: int = 0
+) -> HotPlan:
+    """Split a write into the hot document's state and the committed content to archive.
+
+    Archiving is by water marks: the document keeps up to ``hot_orders + order_slack`` orders
+    and ``APPLIED_IDS_LIMIT + id_slack`` ids; only a save that would go past one of these
+    high-water marks archives, and then down to the low-water mark (``hot_orders`` orders,
+    the rules' own ring of the last ``APPLIED_IDS_LIMIT`` ids) in one go. So a customer with a
+    long history archives a chunk of about ``slack`` records once every ``slack`` events
+    instead of one record per event, and each chunk is one archive document
+    (``store.mongo_archive``). A slack of 0 archives everything beyond the low-water mark at
+    every save.
+    """
     loaded = write.loaded
     new = write.state
     committed_ring = loaded.hot_ring if loaded else ()
     ring = _stored_ring(new.applied_ids, committed_ring, write.applied_ids)
-    kept_ids = set(ring)
-    archive_ids = tuple(i for i in committed_ring if i not in kept_ids)
+    in_ring = set(ring)
+    retired = tuple(i for i in committed_ring if i not in in_ring)
+    # Ids leave the rules' ring only by being pushed out of it (``CustomerState.remember``):
+    # ``retired`` were applied and committed, so keeping them stored is as true as archiving.
+    if id_slack <= 0 or len(retired) + len(ring) > APPLIED_IDS_LIMIT + id_slack:
+        archive_ids: tuple[str, ...] = retired  # down to the rules' ring (plus carried ids)
+    else:
+        archive_ids, ring = (), (*retired, *ring)
 
     committed = {o.order_id: o for o in loaded.state.orders} if loaded else {}
     hot_before = loaded.hot_order_ids if loaded else frozenset()
     unsettled = {o.order_id for o in new.orders if committed.get(o.order_id) != o}
     recent = {o.order_id for o in most_recent(new.orders, hot_orders)}
     keep = recent | unsettled
+    held = keep | {o.order_id for o in new.orders if o.order_id in hot_before}
+    if order_slack > 0 and len(held) <= hot_orders + order_slack:
+        keep = held  # below the high-water mark: nothing moves
     hot = tuple(o for o in new.orders if o.order_id in keep)
     archive_orders = tuple(
         o for o in new.orders if o.order_id not in keep and o.order_id in hot_before

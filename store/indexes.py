@@ -25,6 +25,7 @@ ACTIVITY = "activity"
 PARKED = "parked_messages"
 LOOKUP = "customer_lookup"
 CODES = "reward_codes"
+META = "store_meta"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CUSTOMERS: [
@@ -57,7 +58,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("parked_at", ASCENDING), ("seq", ASCENDING)], name="parked_at"),
     ],
-    # The archives and reward codes are read and written by ``_id`` only (a digest).
+    # An archive document is a chunk of ids or orders, found by the digests of what it holds.
+    ID_ARCHIVE: [IndexModel([("keys", ASCENDING)], name="archive_keys")],
+    ORDER_ARCHIVE: [IndexModel([("keys", ASCENDING)], name="archive_keys")],
+    # Reward codes are read and written by ``_id`` only (a digest).
 }
 
 _CONFLICTS = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
@@ -80,3 +84,20 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
                     "drop it (db.collection.dropIndex(name)) and start again"
                 ) from exc
             raise
+    await _archive_keys(db)
+
+
+async def _archive_keys(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Give archive documents written before chunks (one id or order each) their ``keys``.
+
+    They were found by ``_id``, the digest chunks now list in ``keys``; done once per database
+    (a marker in ``store_meta``), so a start never scans the archives again.
+    """
+    marker = {"_id": "archive_keys"}
+    if await db[META].find_one(marker) is not None:
+        return
+    for collection in (ID_ARCHIVE, ORDER_ARCHIVE):
+        await db[collection].update_many(
+            {"keys": {"$exists": False}}, [{"$set": {"keys": ["$_id"]}}]
+        )
+    await db[META].update_one(marker, {"$set": {"done": True}}, upsert=True)

@@ -34,13 +34,26 @@ from store.repository import (
 )
 
 DEFAULT_HOT_ORDERS = 20
+"""Orders the hot document keeps after archiving (the low-water mark)."""
+DEFAULT_ORDER_SLACK = 20
+"""Orders beyond ``hot_orders`` the document may hold before a save archives (store.hot)."""
+DEFAULT_ID_SLACK = 256
+"""Ids beyond the rules' ring the document may hold before a save archives (store.hot)."""
 
 
 class MemoryCustomerRepository:
     """Customers, archives, activity and parked messages in dictionaries."""
 
-    def __init__(self, *, hot_orders: int = DEFAULT_HOT_ORDERS) -> None:
+    def __init__(
+        self,
+        *,
+        hot_orders: int = DEFAULT_HOT_ORDERS,
+        order_slack: int = DEFAULT_ORDER_SLACK,
+        id_slack: int = DEFAULT_ID_SLACK,
+    ) -> None:
         self.hot_orders = hot_orders
+        self.order_slack = order_slack
+        self.id_slack = id_slack
         self.customers: dict[str, docs.Document] = {}
         self.id_archive: dict[str, docs.Document] = {}
         self.order_archive: dict[str, docs.Document] = {}
@@ -79,7 +92,10 @@ class MemoryCustomerRepository:
     async def save_batch(self, writes: Sequence[CustomerWrite]) -> SaveResult:
         """Archive, write each customer whose version still matches, then record activity."""
         now = datetime.now(UTC)
-        plans = [plan_write(w, self.hot_orders) for w in writes]
+        plans = [
+            plan_write(w, self.hot_orders, order_slack=self.order_slack, id_slack=self.id_slack)
+            for w in writes
+        ]
         for write, plan in zip(writes, plans, strict=True):
             self._archive(write.customer_id, plan, now)
         saved: set[str] = set()
@@ -117,14 +133,18 @@ class MemoryCustomerRepository:
         return SaveResult(saved=frozenset(saved), conflicts=frozenset(conflicts), email_taken=taken)
 
     def _archive(self, customer_id: str, plan: HotPlan, now: datetime) -> None:
+        # By (customer, id) key, as MongoDB's chunks are looked up; the newest copy wins.
         for message_id in plan.archive_ids:
-            doc = docs.id_archive_doc(customer_id, message_id, now)
-            self.id_archive.setdefault(doc["_id"], doc)
+            key = docs.pair_id(customer_id, message_id)
+            self.id_archive.setdefault(key, {"message_id": message_id, "archived_at": now})
         for order in plan.archive_orders:
-            doc = docs.order_archive_doc(customer_id, order, plan.archive_version)
-            held = self.order_archive.get(doc["_id"])
+            key = docs.pair_id(customer_id, order.order_id)
+            held = self.order_archive.get(key)
             if held is None or held["version"] < plan.archive_version:
-                self.order_archive[doc["_id"]] = doc
+                self.order_archive[key] = {
+                    "version": plan.archive_version,
+                    "record": order.model_dump(mode="json"),
+                }
 
     def _email_owner(self, key: str) -> str | None:
         return next((c for c, d in self.customers.items() if d.get("email_key") == key), None)

@@ -32,7 +32,7 @@ from store.indexes import (
     PARKED,
     ensure_indexes,
 )
-from store.memory import DEFAULT_HOT_ORDERS
+from store.memory import DEFAULT_HOT_ORDERS, DEFAULT_ID_SLACK, DEFAULT_ORDER_SLACK
 from store.mongo_archive import Archives
 from store.mongo_log import (
     DUPLICATE_KEY,
@@ -81,6 +81,8 @@ async def open_repository(settings: Settings) -> MongoCustomerRepository:
         db,
         hot_orders=settings.store_hot_orders,
         load_chunk=settings.store_load_chunk,
+        order_slack=settings.store_hot_orders_slack,
+        id_slack=settings.store_hot_ids_slack,
         client=client,
     )
 
@@ -94,10 +96,14 @@ class MongoCustomerRepository:
         *,
         hot_orders: int = DEFAULT_HOT_ORDERS,
         load_chunk: int = DEFAULT_LOAD_CHUNK,
+        order_slack: int = DEFAULT_ORDER_SLACK,
+        id_slack: int = DEFAULT_ID_SLACK,
         client: AsyncMongoClient[dict[str, Any]] | None = None,
     ) -> None:
         self.db = db
         self.hot_orders = hot_orders
+        self.order_slack = order_slack
+        self.id_slack = id_slack
         self.load_chunk = load_chunk
         self._client = client
         self.customers = db[CUSTOMERS]
@@ -168,7 +174,10 @@ class MongoCustomerRepository:
         """Archive committed content, write every customer in one bulk write, then activity."""
         if not writes:
             return SaveResult()
-        plans = [plan_write(w, self.hot_orders) for w in writes]
+        plans = [
+            plan_write(w, self.hot_orders, order_slack=self.order_slack, id_slack=self.id_slack)
+            for w in writes
+        ]
         await self.archives.archive(writes, plans)
         write_id = uuid.uuid4().hex
         ops: list[InsertOne[docs.Document] | UpdateOne] = []

@@ -2,7 +2,9 @@
 
 ``tests/unit/test_store_memory.py`` runs it on the in-memory repository and
 ``tests/integration/test_store_mongo.py`` on MongoDB: a subclass provides the ``repo`` fixture,
-a repository whose orders beyond ``HOT_ORDERS`` per customer move to the archive.
+a repository whose orders beyond ``HOT_ORDERS`` per customer move to the archive at every save,
+and ``slack_repo``, one that lets ``ORDER_SLACK`` orders and ``ID_SLACK`` ids more accumulate
+before it archives (water marks, ``store.hot.plan_write``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from store.repository import (
 )
 
 HOT_ORDERS = 3
+ORDER_SLACK = 2
+ID_SLACK = 8
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TP = ("loyalty.orders", 2)
 CAUSE = Cause(type="order.paid", id="m-0")
@@ -731,6 +735,49 @@ class CustomerRepositoryContract:
         assert result.conflicts == {cid}
         again = await load(repo, cid, order_ids=frozenset({"o0"}))
         assert again.state.order("o0") == refunded
+
+    async def test_orders_stay_until_the_high_water_mark_then_move_together(
+        self, slack_repo: CustomerRepository
+    ) -> None:
+        repo = slack_repo
+        cid = new_id()
+        orders = tuple(order(f"o{n}", days=n) for n in range(HOT_ORDERS + ORDER_SLACK))
+        loaded = await create(repo, customer(cid, orders=orders))
+
+        held = await update(repo, loaded, loaded.state)
+        assert [o.order_id for o in held.state.orders] == [o.order_id for o in orders]
+
+        more = (*orders, order("o5", days=5))
+        stored = await update(repo, held, held.state.model_copy(update={"orders": more}))
+        assert [o.order_id for o in stored.state.orders] == ["o3", "o4", "o5"]
+        assert (await repo.get(cid)) == stored
+
+        referenced = await load(repo, cid, order_ids=frozenset({"o0", "o2", "o9"}))
+        assert [o.order_id for o in referenced.state.orders] == ["o0", "o2", "o3", "o4", "o5"]
+        assert referenced.restored_order_ids == {"o0", "o2"}
+
+    async def test_ids_stay_until_the_high_water_mark_then_move_together(
+        self, slack_repo: CustomerRepository
+    ) -> None:
+        repo = slack_repo
+        cid = new_id()
+        ring = tuple(f"m{n}" for n in range(APPLIED_IDS_LIMIT))
+        loaded = await create(repo, customer(cid, applied_ids=ring))
+        first = (*ring[4:], *(f"n{n}" for n in range(4)))
+
+        held = await update(repo, loaded, loaded.state.model_copy(update={"applied_ids": first}))
+        assert held.state.applied_ids == (*ring[:4], *first)
+        assert held.state.has_applied("m0")
+
+        second = (*first[6:], *(f"n{n}" for n in range(4, 10)))
+        stored = await update(repo, held, held.state.model_copy(update={"applied_ids": second}))
+        found = await load(repo, cid, message_ids=frozenset({"m0", "m9", "m10", "n0", "zz"}))
+
+        assert stored.state.applied_ids == second
+        assert found.known_ids == {"m0", "m9"}
+        assert found.state.has_applied("m9")
+        assert found.state.has_applied("n0")
+        assert not found.state.has_applied("zz")
 
 
 def _lot(expires_at: datetime | None = None) -> PointsLot:

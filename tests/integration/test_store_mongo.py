@@ -10,16 +10,18 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from models.state import PointsLot, RewardGrant
+from models.state import APPLIED_IDS_LIMIT, PointsLot, RewardGrant
 from stack.mongo import MongoService
 from store import documents as docs
 from store.documents import CorruptDocumentError
-from store.indexes import ACTIVITY, CODES, CUSTOMERS, INDEXES, LOOKUP, ensure_indexes
+from store.indexes import ACTIVITY, CODES, CUSTOMERS, INDEXES, LOOKUP, META, ensure_indexes
 from store.mongo import MongoCustomerRepository
 from store.repository import ActivityRecord, CustomerWrite, DueCustomer, LoadRequest
 from tests.store_contract import (
     CAUSE,
     HOT_ORDERS,
+    ID_SLACK,
+    ORDER_SLACK,
     T0,
     CustomerRepositoryContract,
     activity,
@@ -27,6 +29,7 @@ from tests.store_contract import (
     customer,
     load,
     new_id,
+    order,
     update,
 )
 
@@ -47,8 +50,18 @@ async def repo(client: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[MongoC
     name = f"test_store_{new_id('run')}"
     db = client[name]
     await ensure_indexes(db)
-    yield MongoCustomerRepository(db, hot_orders=HOT_ORDERS, load_chunk=50)
+    yield MongoCustomerRepository(
+        db, hot_orders=HOT_ORDERS, order_slack=0, id_slack=0, load_chunk=50
+    )
     await client.drop_database(name)
+
+
+@pytest.fixture
+def slack_repo(repo: MongoCustomerRepository) -> MongoCustomerRepository:
+    """The same database, archiving by water marks."""
+    return MongoCustomerRepository(
+        repo.db, hot_orders=HOT_ORDERS, order_slack=ORDER_SLACK, id_slack=ID_SLACK, load_chunk=50
+    )
 
 
 class TestMongoRepository(CustomerRepositoryContract):
@@ -147,7 +160,13 @@ async def test_a_lookup_is_never_replaced_by_an_older_version(
 
 def restarted(repo: MongoCustomerRepository) -> MongoCustomerRepository:
     """Return a repository on the same database as a new process would have it."""
-    return MongoCustomerRepository(repo.db, hot_orders=repo.hot_orders, load_chunk=50)
+    return MongoCustomerRepository(
+        repo.db,
+        hot_orders=repo.hot_orders,
+        order_slack=repo.order_slack,
+        id_slack=repo.id_slack,
+        load_chunk=50,
+    )
 
 
 async def test_a_document_written_outside_the_store_is_reported_not_misread(
@@ -159,3 +178,47 @@ async def test_a_document_written_outside_the_store_is_reported_not_misread(
 
     with pytest.raises(CorruptDocumentError, match="no version"):
         await repo.load_many([LoadRequest(customer_id=cid)])
+
+
+async def test_a_spill_archives_one_document_per_customer_and_kind(
+    slack_repo: MongoCustomerRepository,
+) -> None:
+    repo = slack_repo
+    cid = new_id()
+    orders = tuple(order(f"o{n}", days=n) for n in range(HOT_ORDERS + ORDER_SLACK + 1))
+    ring = tuple(f"m{n}" for n in range(APPLIED_IDS_LIMIT + ID_SLACK + 1))
+    loaded = await create(repo, customer(cid, orders=orders, applied_ids=ring))
+
+    await update(
+        repo, loaded, loaded.state.model_copy(update={"applied_ids": ring[-APPLIED_IDS_LIMIT:]})
+    )
+
+    id_chunks = await repo.archives.id_archive.find({"customer_id": cid}).to_list()
+    order_chunks = await repo.archives.order_archive.find({"customer_id": cid}).to_list()
+    assert [len(c["keys"]) for c in id_chunks] == [ID_SLACK + 1]
+    assert [len(c["records"]) for c in order_chunks] == [ORDER_SLACK + 1]
+
+
+async def test_archive_documents_from_before_chunks_are_still_found(
+    repo: MongoCustomerRepository,
+) -> None:
+    cid = new_id()
+    created = await create(repo, customer(cid, applied_ids=("m1",), orders=(order("o9"),)))
+    await repo.customers.update_one(
+        {"_id": cid}, {"$set": {"archived_ids": True, "archived_orders": True}}
+    )
+    await repo.archives.id_archive.insert_one(
+        {"_id": docs.pair_id(cid, "m0"), "customer_id": cid, "message_id": "m0"}
+    )
+    old = order("o0").model_dump(mode="json")
+    await repo.archives.order_archive.insert_one(
+        {"_id": docs.pair_id(cid, "o0"), "customer_id": cid, "version": 1, "record": old}
+    )
+    await repo.db[META].delete_one({"_id": "archive_keys"})
+
+    await ensure_indexes(repo.db)
+    found = await load(repo, cid, message_ids=frozenset({"m0"}), order_ids=frozenset({"o0"}))
+
+    assert created.version == found.version
+    assert found.known_ids == {"m0"}
+    assert found.state.order("o0") == order("o0")

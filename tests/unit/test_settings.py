@@ -147,6 +147,8 @@ BAD_VALUES = {
     "web_port": "65536",
     "store_hot_orders": "0",
     "store_load_chunk": "0",
+    "store_hot_orders_slack": "-1",
+    "store_hot_ids_slack": "-1",
     "log_json": "maybe",
     "reward_code_key": "short",
     "consumers_web_port": "port",
