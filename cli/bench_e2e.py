@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -60,6 +61,8 @@ class Options:
     history_orders: int = 1_000
     history_events: int = 20
     """Events per history customer, per measurement."""
+    history_rounds: int = 5
+    """Rounds of the history phase, each measuring both groups (in alternating order)."""
     keep: bool = False
 
 
@@ -79,6 +82,9 @@ class Report:
     latency_rate: float = 0.0
     latencies: list[float] = field(default_factory=list)
     history: dict[str, list[float]] = field(default_factory=dict)
+    """Events/s per history group ("0" and the prior order count), one entry per round."""
+    history_load: list[float] = field(default_factory=list)
+    """The machine's 1-minute load average at the start of each history round."""
     worker_log: Path | None = None
 
     @property
@@ -309,8 +315,12 @@ class Bench:
         long = self.ids("hl", opts.history_customers)
         report.history = {"0": [], str(opts.history_orders): []}
         currency = self.program.currency
-        for round_number in range(2):
-            for label, group in (("0", fresh), (str(opts.history_orders), long)):
+        groups = [("0", fresh), (str(opts.history_orders), long)]
+        for round_number in range(opts.history_rounds):
+            report.history_load.append(os.getloadavg()[0])
+            # Alternate which group goes first, so a drift in the machine's load between the
+            # two halves of a round does not always favour the same group.
+            for label, group in groups if round_number % 2 == 0 else groups[::-1]:
                 first = opts.history_orders + 1 + round_number * opts.history_events
                 events = [
                     order_paid(c, first + n, self.now - timedelta(minutes=5), 12, currency)
