@@ -44,6 +44,8 @@ class Size:
     ring: int
     archived_orders: int
     archived_ids: int
+    largest: tuple[int, int, int]
+    """The largest stored document over the run (bytes), with its hot orders and ring ids."""
     whole: int
     lots: tuple[int, int]
     grants: tuple[int, int]
@@ -83,8 +85,13 @@ async def measure(count: int, program: Program, hot_orders: int) -> Size:
     messages = _messages(count)
     now = T0 + timedelta(days=3650)
     started = time.perf_counter()
+    largest = (0, 0, 0)
     for start in range(0, len(messages), BATCH):
         await _apply(repo, messages[start : start + BATCH], program, now)
+        # The document between two archiving saves is larger than right after one.
+        saved = repo.customers["size-1"]
+        held = unpack_state(saved)
+        largest = max(largest, (len(bson.encode(saved)), len(held.orders), len(held.applied_ids)))
     seconds = time.perf_counter() - started
     doc = repo.customers["size-1"]
     state = unpack_state(doc)
@@ -105,6 +112,7 @@ async def measure(count: int, program: Program, hot_orders: int) -> Size:
         archived_orders=len(order_docs),
         archived_ids=len(repo.id_archive),
         whole=len(bson.encode({**doc, "state": whole_state})),
+        largest=largest,
         lots=_part(plain["points_lots"]),
         grants=_part(plain["rewards"]),
         seconds=seconds,
@@ -152,9 +160,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     program = load_program(args.program)
     print(
         "| orders | stored document | state unpacked | hot orders | ring ids | live points lots "
-        "| grants | archived orders | archived ids | whole history in one document | time |"
+        "| grants | archived orders | archived ids | whole history in one document "
+        "| largest stored document on the way (hot orders, ring ids) | time |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for count in args.orders:
         s = asyncio.run(measure(count, program, args.hot_orders))
         print(
@@ -163,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"| {s.lots[0]:,} ({s.lots[1] / 1024:,.0f} KiB) "
             f"| {s.grants[0]:,} ({s.grants[1] / 1024:,.0f} KiB) "
             f"| {s.archived_orders:,} | {s.archived_ids:,} | {s.whole / 1024:,.1f} KiB "
+            f"| {s.largest[0] / 1024:,.1f} KiB ({s.largest[1]}, {s.largest[2]}) "
             f"| {s.seconds:.1f} s |"
         )
 
