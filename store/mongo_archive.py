@@ -71,6 +71,7 @@ class Archives:
             hot = {o.order_id for o in states[cid].orders}
             for order_id in wanted[cid].order_ids - hot:
                 keys[docs.pair_id(cid, order_id)] = (cid, order_id)
+        asked = set(keys.values())
         newest: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         for part in chunks(list(keys), ID_CHUNK):
             async for row in self.order_archive.find({"keys": {"$in": list(part)}}):
@@ -78,7 +79,7 @@ class Archives:
                 for record in docs.chunk_records(row):
                     key = (row["customer_id"], str(record["order_id"]))
                     held = newest.get(key)
-                    if key in keys.values() and (held is None or held[0] < version):
+                    if key in asked and (held is None or held[0] < version):
                         newest[key] = (version, record)
         restored: dict[str, list[OrderRecord]] = {}
         for (cid, _), (_, record) in sorted(newest.items()):
