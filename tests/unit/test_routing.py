@@ -89,7 +89,7 @@ def test_a_dead_letter_that_would_outgrow_a_kafka_message_keeps_the_start_of_the
     assert raw.startswith(record.value.encode())
     assert record.key is not None
     assert len(record.key) < 2100
-    with pytest.raises(ValueError, match="loyalty.orders partition 2 offset 17"):
+    with pytest.raises(ValueError, match=r"loyalty\.orders partition 2 offset 17"):
         record.raw_value()
 
 
