@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from models.values import format_timestamp
 from topics import names
 
+T = TypeVar("T")
 Expect = Literal["malformed", "refused", "applied"]
 
 TOPIC_OF: dict[str, str] = {
@@ -316,8 +317,8 @@ def refused(draw: st.DrawFn, people: Population, mid: str) -> Hostile:
 
 
 def generate(
-    count: int, strategy: Callable[[int], st.SearchStrategy[Hostile]], *, per_example: int = 50
-) -> list[Hostile]:
+    count: int, strategy: Callable[[int], st.SearchStrategy[T]], *, per_example: int = 50
+) -> list[T]:
     """Draw ``count`` messages, the n-th from ``strategy(n)``, ``per_example`` per example.
 
     ``strategy(n)`` must draw the same way whatever ``n`` is (ids of one width, say), or
@@ -326,7 +327,7 @@ def generate(
     replays as it happened. One example cannot hold thousands of draws (its choice budget is
     a few thousand choices), so the messages are spread over ``count / per_example`` examples.
     """
-    drawn: list[Hostile] = []
+    drawn: list[T] = []
 
     @settings(
         max_examples=-(-count // per_example),
