@@ -14,9 +14,13 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from hypothesis import strategies as st
+
+from admin.csvrows import FIELD_LIMIT
+from admin.rejected import rejected_path
 
 RowFate = Literal["valid", "rejected", "blank"]
 HEADER = ("email", "points", "internal_note", "customer_note")
@@ -191,3 +195,15 @@ UNREADABLE: tuple[tuple[str, bytes, str], ...] = (
     ),
 )
 """Files no row of which can be imported: (label, bytes, words the one error must say)."""
+
+
+def rejected_rows(path: Path, delimiter: str) -> dict[int, str]:
+    """{row: reason} from the rejected-rows file (none when the file is absent)."""
+    target = rejected_path(path)
+    if not target.exists():
+        return {}
+    csv.field_size_limit(FIELD_LIMIT)  # the file repeats cells of a megabyte
+    with target.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=delimiter))
+    assert rows[0][:2] == ["row", "reason"]
+    return {int(row[0]): row[1] for row in rows[1:]}

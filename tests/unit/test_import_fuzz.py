@@ -9,7 +9,6 @@ must fail with one error that says why, before anything is published.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import tempfile
 from collections.abc import Collection
@@ -20,8 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 from admin.csvrows import HeaderError
 from admin.imports import Delivered, ImportOptions, ImportReport, run_import
-from admin.rejected import rejected_path
-from tests.hostile_csv import UNREADABLE, CsvCase, People, csv_case
+from tests.hostile_csv import UNREADABLE, CsvCase, People, csv_case, rejected_rows
 
 PEOPLE = People(
     tuple(f"known-{n}@example.com" for n in range(40)),
@@ -53,17 +51,6 @@ class Sink:
 def import_file(path: Path, sink: Sink) -> ImportReport:
     options = ImportOptions("points", path, (), batch_id="fuzz", lookup_batch=3, parse_chunk=4)
     return asyncio.run(run_import(options, Directory(), sink))
-
-
-def rejected_rows(path: Path, delimiter: str) -> dict[int, str]:
-    """{row: reason} from the rejected-rows file (none when the file is absent)."""
-    target = rejected_path(path)
-    if not target.exists():
-        return {}
-    with target.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter=delimiter))
-    assert rows[0][:2] == ["row", "reason"]
-    return {int(row[0]): row[1] for row in rows[1:]}
 
 
 def check_case(case: CsvCase, path: Path, sink: Sink, report: ImportReport) -> None:
