@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from admin.benchmark import delete_topics, drop_database
+from admin.benchmark import drop_database
 from bootstrap import kafka_consumer, kafka_producer, mongo_client
 from cli.soak_load import MixedLoad
 from cli.soak_report import Sample, SoakReport
@@ -353,7 +353,7 @@ class Soak:
     async def clean_up(self) -> None:
         """Drop this run's topics, database and mail (the logs stay)."""
         with contextlib.suppress(Exception):
-            await delete_topics(self.settings, self.topics)
+            await delete_namespace(self.settings, self.topics.namespace)
         with contextlib.suppress(Exception):
             await drop_database(self.settings, self.own.mongo_database)
         shutil.rmtree(self.mail_dir, ignore_errors=True)
@@ -398,7 +398,8 @@ class LagReader:
 
     async def lag(self) -> dict[str, int]:
         """Lag by group name; a partition the group never committed counts from its start."""
-        assert self._admin is not None and self._consumer is not None, "call start() first"
+        if self._admin is None or self._consumer is None:
+            raise RuntimeError("LagReader.lag() before start()")
         out = {}
         for name, (group, _) in self.groups.items():
             parts = self.partitions[name]
@@ -412,6 +413,17 @@ class LagReader:
                 total += max(0, ends[tp] - position)
             out[name] = total
         return out
+
+
+async def delete_namespace(settings: Settings, namespace: str) -> None:
+    """Delete every topic of the namespace, faust's internal ones included."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = await admin.list_topics()
+        await admin.delete_topics([t for t in existing if t.startswith(namespace)])
+    finally:
+        await admin.close()
 
 
 async def outbox_backlog(customers: Any) -> int:
