@@ -7,6 +7,7 @@ import os
 import platform
 import shlex
 import sys
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -80,6 +81,16 @@ def soak(
     drain_seconds: Annotated[
         float, typer.Option(min=5.0, help="Longest wait for the lag to drain at the end.")
     ] = 600.0,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="Measure the maximum rate of this load first (drain a backlog); soak at half.",
+        ),
+    ] = False,
+    calibrate_messages: Annotated[
+        int, typer.Option(min=1000, help="Messages pre-loaded for --calibrate.")
+    ] = 20_000,
     markdown_out: Annotated[
         bool, typer.Option("--markdown", help="Print the section for docs/BENCHMARKS.md.")
     ] = False,
@@ -95,6 +106,8 @@ def soak(
     except (SettingsError, ProgramError) as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
+    if calibrate and rate is not None:
+        raise typer.BadParameter("--calibrate measures the rate; leave out --rate")
     options = Options(
         minutes=minutes,
         rate=rate if rate is not None else MEASURED_MAX / 2,
@@ -105,14 +118,25 @@ def soak(
         drain_seconds=drain_seconds,
         keep=keep,
     )
-    runner = Soak(
-        settings,
-        options,
-        command="loyalty " + shlex.join(sys.argv[1:]),
-        machine=_machine() + f", load average {os.getloadavg()[0]:.1f} at the start",
-        progress=lambda text: errors.print(f"... {text}", highlight=False),
-    )
+    machine = _machine() + f", load average {os.getloadavg()[0]:.1f} at the start"
+    command = "loyalty " + shlex.join(sys.argv[1:])
+
+    def progress(text: str) -> None:
+        errors.print(f"... {text}", highlight=False)
+
     try:
+        if calibrate:
+            calibration = Soak(settings, options, command, machine, progress)
+            measured = asyncio.run(calibration.calibrate(calibrate_messages))
+            options = replace(
+                options,
+                rate=measured / 2,
+                rate_source=(
+                    f"half of {measured:.0f} messages/s, measured by --calibrate just before: "
+                    f"the worker draining {calibrate_messages} messages of the same load"
+                ),
+            )
+        runner = Soak(settings, options, command, machine, progress)
         report = asyncio.run(runner.run())
     except (SoakError, WorkerError, TopicLayoutError) as exc:
         errors.print(f"[red]error:[/red] {exc}")

@@ -35,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from admin.benchmark import drop_database
 from bootstrap import kafka_consumer, kafka_producer, mongo_client
+from cli.bench_watch import steady_rate
 from cli.soak_load import MixedLoad
 from cli.soak_report import Sample, SoakReport
 from consumers.loop import ConsumeLoop
@@ -233,16 +234,80 @@ class Soak:
             report.final_applied, report.final_emails = await self.counts()
         finally:
             await self.lag_reader.stop()
-            await asyncio.to_thread(self.worker.stop)
-            await asyncio.to_thread(self.consumers.stop)
-            await asyncio.to_thread(stop, self.smtp_pid_file)
-            report.stopped = {name: not alive(pid) for name, pid in self.started.items()}
+            report.stopped = await self.stop_processes()
             report.load_end = os.getloadavg()[0]
             report.counts = dict(self.produced)
             await database.close()
             if not opts.keep:
                 await self.clean_up()
         return report
+
+    async def calibrate(self, messages: int) -> float:
+        """The maximum rate of this load: events/s (10% to 90%) draining a pre-loaded backlog.
+
+        ``messages`` of the same mixed load are published before the worker and the consumers
+        start; the rate is read from the worker's own counter, as ``loyalty bench pipeline``
+        reads it.
+        """
+        self.check_stack()
+        await ensure_namespace_topics(
+            self.settings.kafka_bootstrap, self.settings.topic_partitions, self.topics.namespace
+        )
+        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self.progress(f"calibration {self.run_id}: pre-loading {messages} messages")
+            await self.preload(messages)
+            await self.start_processes()
+            self.progress("calibration: the worker drains them")
+            samples: list[tuple[float, float]] = []
+            deadline = time.monotonic() + self.options.drain_seconds
+            while True:
+                applied, _ = await self.counts()
+                samples.append((time.monotonic(), applied))
+                if applied >= messages:
+                    return steady_rate(samples, 0, messages)
+                self._check_alive()
+                if time.monotonic() > deadline:
+                    raise SoakError(
+                        f"calibration: the worker finished {applied} of {messages} messages "
+                        f"within {self.options.drain_seconds:.0f} s"
+                    )
+                await asyncio.sleep(0.5)
+        finally:
+            await self.stop_processes()
+            if not self.options.keep:
+                await self.clean_up()
+
+    async def preload(self, messages: int) -> None:
+        """Publish ``messages`` of the mixed load at once (customers settle as at full speed)."""
+        load = MixedLoad(
+            self.run_id, _currency(self.settings), active=self.options.active_customers
+        )
+        producer = kafka_producer(self.settings, linger_ms=20)
+        await producer.start()
+        try:
+            at = datetime.now(UTC)
+            pending = []
+            for n in range(messages):
+                topic, envelope = load.next(n / self.options.rate, at)
+                pending.append(
+                    await producer.send(
+                        self.topics.name(topic),
+                        json.dumps(envelope).encode(),
+                        key=str(envelope["customer_id"]).encode(),
+                    )
+                )
+            for future in pending:
+                await future
+        finally:
+            await producer.stop()
+
+    async def stop_processes(self) -> dict[str, bool]:
+        """Stop what this run started, by PID; return whether each one is gone."""
+        await asyncio.to_thread(self.worker.stop)
+        await asyncio.to_thread(self.consumers.stop)
+        await asyncio.to_thread(stop, self.smtp_pid_file)
+        return {name: not alive(pid) for name, pid in self.started.items()}
 
     async def start_processes(self) -> None:
         """Start the SMTP sink, the worker and the consumers; wait until they answer."""
