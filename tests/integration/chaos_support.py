@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import json
 import os
 import random
 import signal
@@ -18,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -253,8 +253,6 @@ class Consumers(ConsumersProcess):
 
 
 def _json_field(line: str, name: str) -> str:
-    import json  # noqa: PLC0415 - only for the consumers' JSON log lines
-
     return str(json.loads(line[line.index("{") :])[name])
 
 
@@ -263,8 +261,6 @@ def _json_field(line: str, name: str) -> str:
 
 async def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
     """Return every message on one namespaced topic, up to its end offsets when called."""
-    import json  # noqa: PLC0415
-
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
     )
@@ -294,17 +290,14 @@ class Mail:
 
     message_id: str
     to: str
-    received: str
 
 
 def received_mail(mail_dir: Path) -> list[Mail]:
-    """Every message in the sink's folder (its file name starts with the receive time)."""
+    """Every message in the sink's folder."""
     found = []
     for path in sorted(mail_dir.glob("*.eml")):
         parsed = email.message_from_bytes(path.read_bytes(), policy=policy.compat32)
-        found.append(
-            Mail(str(parsed["Message-ID"]), str(parsed["X-Envelope-To"]), path.name.split("-")[0])
-        )
+        found.append(Mail(str(parsed["Message-ID"]), str(parsed["X-Envelope-To"])))
     return found
 
 
@@ -448,8 +441,3 @@ async def _partition_ids(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
         await consumer._client.force_metadata_update()
         found = consumer.partitions_for_topic(topic)
     return set(found or ())
-
-
-def utc_stamp() -> str:
-    """Now, as the sink's file names write it (to compare with receive times)."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
