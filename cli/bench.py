@@ -12,16 +12,18 @@ from cli.bench_decide import decide_bench
 from cli.bench_import import bench_import
 from cli.bench_notify import notify
 from cli.bench_pipeline import pipeline
+from cli.bench_soak import soak
 
-app = typer.Typer(help="Measure the engine: rules, pipeline, imports.", no_args_is_help=True)
+app = typer.Typer(help="Measure the engine: rules, pipeline, imports, soak.", no_args_is_help=True)
 
 
 @app.callback()
 def _group() -> None:
-    """Measure the engine: rules, pipeline, imports."""
+    """Measure the engine: rules, pipeline, imports, soak."""
 
 
 app.command("decide")(decide_bench)
 app.command("notify")(notify)
 app.command("import")(bench_import)
 app.command("pipeline")(pipeline)
+app.command("soak")(soak)

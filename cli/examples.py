@@ -19,6 +19,7 @@ EXAMPLES: dict[str, str] = {
     "bench notify": "loyalty bench notify --emails 500 --rounds 1",
     "bench import": "loyalty bench import --rows 10000 --customers 1000 --unknown 1000",
     "bench pipeline": "loyalty bench pipeline --events 5000 --customers 500",
+    "bench soak": "loyalty bench soak --minutes 2 --sample-seconds 10 --warmup-minutes 0.5",
     "program show": "loyalty program show --file program.example.yaml --json",
     "schemas export": "loyalty schemas export --check",
     "import tiers": "loyalty import tiers demo/tiers.csv --dry-run",
