@@ -26,6 +26,10 @@ EMAIL_LIMIT = 320
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+FIELD_LIMIT = 16 * 1024 * 1024
+"""Largest cell the reader takes (the csv module's default, 128 KiB, is below a 1 MB cell:
+past it the reader resumes inside the cell and turns its lines into rows of their own)."""
+DELIMITERS = (",", ";", "\t")
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,8 @@ class Header:
 
 
 def detect_delimiter(first_line: str) -> str:
-    """Return ``;`` when the header line holds more semicolons than commas, else ``,``."""
-    return ";" if first_line.count(";") > first_line.count(",") else ","
+    """Return the separator the header line holds most of: comma, semicolon or tab (ties: comma)."""
+    return max(DELIMITERS, key=first_line.count)
 
 
 def check_header(cells: list[str], spec: KindSpec) -> dict[str, int]:
@@ -324,6 +328,12 @@ def _expiry_months(value: str, delta: int) -> int | str:
     return months
 
 
+_SPANS_LINES = (
+    " (a quoted cell of this row runs over several lines: if a quote is not closed, the lines "
+    "after it were read into this cell)"
+)
+
+
 def parse_rows(stream: IO[str], checker: RowChecker, delimiter: str) -> Iterator[ParsedRow]:
     """Yield every data row of a stream positioned after its header, numbered as a sheet shows."""
     for chunk in parse_chunks(stream, checker, delimiter, size=1000, limit=1000):
@@ -338,6 +348,8 @@ def parse_chunks(
     Rows are numbered as a spreadsheet shows them (the header is row 1, a blank line is a row).
     One loop for reading, checking and chunking: a generator per row cost a fifth of the time.
     """
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
     reader = csv.reader(stream, delimiter=delimiter)
     row = 1  # the header
     check = checker.check
@@ -351,15 +363,24 @@ def parse_chunks(
         except StopIteration:
             break
         except csv.Error as exc:
+            if "field limit" in str(exc):
+                # The reader cannot tell where the cell ends: the rest of the file is not rows.
+                raise HeaderError(
+                    f"row {row}: a cell is longer than {FIELD_LIMIT // 2**20} MiB, more than any "
+                    "column takes; most likely a quote that is never closed. Fix the file and "
+                    "import it again with the same batch id (rows before it are not applied twice)"
+                ) from None
             chunk.append(RejectedRow(row, f"malformed CSV: {exc}", []))
         else:
             parsed = check(row, cells)
             if parsed is None:
                 blank += 1  # a blank line is a blank row in a spreadsheet: counted, not imported
                 continue
-            chunk.append(parsed)
             if type(parsed) is ValidRow:
                 valid += 1
+            elif isinstance(parsed, RejectedRow) and any("\n" in c or "\r" in c for c in cells):
+                parsed.reason += _SPANS_LINES
+            chunk.append(parsed)
         if valid >= size or len(chunk) >= limit:
             checker.stats.rows = row - 1 - blank
             yield chunk

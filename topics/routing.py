@@ -25,11 +25,24 @@ def output_topic(message_type: str, topics: names.Topics) -> str:
         raise ValueError(f"no output topic for message type {message_type!r}") from None
 
 
+DEAD_LETTER_LIMIT = 900_000
+"""Largest dead letter, in bytes of JSON: below the producer's and the broker's default message
+size (1 MiB) with room for the key. A value that fits the broker can double or more once
+written into a letter (each NUL escaped in six bytes, base64 a third more)."""
+KEPT_VALUE_BYTES = 64 * 1024
+"""Bytes of the value an oversized letter keeps (at most ~400 kB once escaped)."""
+KEPT_TEXT = 2000
+"""Characters of the key and error message an oversized letter keeps."""
+
+
 class DeadLetter(DomainModel):
     """A rejected input as written to loyalty.dead-letter; ``id`` is topic:partition:offset.
 
     ``value`` is the raw value as text; when it is not UTF-8, it is base64 and
-    ``value_encoding`` says so (escaping would lose bytes).
+    ``value_encoding`` says so (escaping would lose bytes). A letter that would not fit in a
+    Kafka message keeps the value's first ``KEPT_VALUE_BYTES`` only: ``value_truncated`` is
+    then true and ``value_bytes`` the whole value's size; the whole value stays at
+    topic/partition/offset for as long as that topic keeps it.
     """
 
     id: Identifier
@@ -41,6 +54,8 @@ class DeadLetter(DomainModel):
     value_encoding: Literal["base64"] | None = None
     error_code: str
     error_message: str
+    value_truncated: bool = False
+    value_bytes: NonNegativeInt | None = None
 
     @classmethod
     def for_record(
@@ -54,9 +69,9 @@ class DeadLetter(DomainModel):
         error_code: str,
         error_message: str,
     ) -> DeadLetter:
-        """Build the record for a raw Kafka record, keeping every byte of its value."""
+        """Build the record for a raw Kafka record, keeping every byte of its value if it fits."""
         text, encoding = _text(value)
-        return cls(
+        letter = cls(
             id=f"{topic}:{partition}:{offset}",
             topic=topic,
             partition=partition,
@@ -67,9 +82,31 @@ class DeadLetter(DomainModel):
             error_code=error_code,
             error_message=error_message,
         )
+        if len(letter.__pydantic_serializer__.to_json(letter)) <= DEAD_LETTER_LIMIT:
+            return letter
+        assert value is not None  # an empty value always fits
+        kept, kept_encoding = _text(_utf8_prefix(value, KEPT_VALUE_BYTES))
+        return letter.model_copy(
+            update={
+                "key": _shorten(letter.key),
+                "value": kept,
+                "value_encoding": kept_encoding,
+                "error_message": _shorten(error_message),
+                "value_truncated": True,
+                "value_bytes": len(value),
+            }
+        )
 
     def raw_value(self) -> bytes:
-        """Return the original value's bytes (for replaying a corrected message)."""
+        """Return the original value's bytes (for replaying a corrected message).
+
+        Raises ``ValueError`` for a truncated letter: read the record at topic/partition/offset.
+        """
+        if self.value_truncated:
+            raise ValueError(
+                f"this dead letter keeps only the start of a {self.value_bytes}-byte value; read "
+                f"the whole value at {self.topic} partition {self.partition} offset {self.offset}"
+            )
         if self.value_encoding == "base64":
             return base64.b64decode(self.value)
         return self.value.encode("utf-8")
@@ -82,3 +119,19 @@ def _text(value: bytes | None) -> tuple[str, Literal["base64"] | None]:
         return value.decode("utf-8"), None
     except UnicodeDecodeError:
         return base64.b64encode(value).decode("ascii"), "base64"
+
+
+def _utf8_prefix(value: bytes, size: int) -> bytes:
+    """Return at most ``size`` bytes of ``value``, not cutting a UTF-8 character in two."""
+    prefix = value[:size]
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return prefix  # kept as base64 either way
+    return prefix.decode("utf-8", errors="ignore").encode("utf-8")
+
+
+def _shorten(text: str | None) -> str | None:
+    if text is None or len(text) <= KEPT_TEXT:
+        return text
+    return f"{text[:KEPT_TEXT]}... ({len(text) - KEPT_TEXT} more characters)"

@@ -152,7 +152,7 @@ def test_text_that_is_not_utf8_or_holds_nul_is_rejected_per_row():
 
 def test_a_huge_cell_rejects_its_row_and_the_import_goes_on():
     rows = parse("email,tier\n" + '"' + "x" * 200_000 + '",Gold\nana@example.com,Gold\n')
-    assert "malformed CSV" in reasons(rows)[2]
+    assert "is not an email address" in reasons(rows)[2]
     assert [r.row for r in rows if isinstance(r, ValidRow)] == [3]
 
 
@@ -175,3 +175,28 @@ def test_seen_emails_remembers_the_first_row_through_growth():
     assert len(seen) == 5000
     assert seen.add("user1234@example.com", 9999) == 1236
     assert seen.add("someone@else.com", 10000) is None
+
+
+def test_a_megabyte_cell_over_many_lines_is_one_rejected_row_and_later_rows_keep_numbers():
+    note = '"' + "x\n" * 500_000 + '"'
+    rows = parse(f"email,tier,internal_note\nana@example.com,Gold,{note}\nben@example.com,Gold,\n")
+    assert "at most 2000" in reasons(rows)[2]
+    assert [(r.row, r.email_key) for r in rows if isinstance(r, ValidRow)] == [
+        (3, "ben@example.com")
+    ]
+
+
+def test_a_cell_past_the_field_limit_stops_the_import_with_what_to_do():
+    with pytest.raises(HeaderError, match="quote that is never closed"):
+        parse('email,tier\nana@example.com,"Gold\n' + "x,Gold\n" * 3_000_000)
+
+
+def test_tab_separated_files_are_read():
+    rows = parse("email\ttier\tinternal_note\nana@example.com\tGold\ta, b; c\n")
+    assert isinstance(rows[0], ValidRow)
+    assert rows[0].data["internal_note"] == "a, b; c"
+
+
+def test_a_rejected_row_running_over_lines_hints_at_an_unclosed_quote():
+    rows = parse('email,tier\nana@example.com,"Gold\nben@example.com,Gold\n')
+    assert "a quote is not closed" in reasons(rows)[2]

@@ -9,7 +9,7 @@ import pytest
 
 from topics.codec import to_json
 from topics.names import ALL_TOPICS, INPUT_TOPICS, Topics
-from topics.routing import DeadLetter, output_topic
+from topics.routing import DEAD_LETTER_LIMIT, DeadLetter, output_topic
 
 
 def _record(value: bytes | None, key: bytes | None = b"cust-1") -> DeadLetter:
@@ -79,3 +79,21 @@ def test_namespace_prefixes_every_topic_and_inverts() -> None:
 def test_namespace_must_fit_a_topic_name(namespace: str) -> None:
     with pytest.raises(ValueError, match="namespace"):
         Topics(namespace)
+
+
+def test_a_dead_letter_that_would_outgrow_a_kafka_message_keeps_the_start_of_the_value() -> None:
+    raw = b'{"data": "' + b"\x00" * 300_000 + b'"}'  # each NUL takes six bytes once escaped
+    record = _record(raw, key=b"k" * 50_000)
+    assert len(to_json(record)) <= DEAD_LETTER_LIMIT
+    assert (record.value_truncated, record.value_bytes) == (True, len(raw))
+    assert raw.startswith(record.value.encode())
+    assert record.key is not None
+    assert len(record.key) < 2100
+    with pytest.raises(ValueError, match=r"loyalty\.orders partition 2 offset 17"):
+        record.raw_value()
+
+
+def test_a_dead_letter_that_fits_is_not_marked_truncated() -> None:
+    record = _record(b"x" * 500_000)
+    assert (record.value_truncated, record.value_bytes) == (False, None)
+    assert record.raw_value() == b"x" * 500_000
