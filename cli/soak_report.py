@@ -133,7 +133,7 @@ def verdict(whole: float | None, late: float | None, tolerance: float, unit: str
         return "too few samples"
     limit = f"{tolerance:g} {unit}"
     if abs(whole) <= tolerance:
-        return f"flat (|slope| <= {limit})"
+        return f"flat (within ±{limit})"
     if whole < 0:
         return "falling"
     if late is not None and late <= tolerance:

@@ -233,13 +233,16 @@ class Soak:
             report.final_outbox = await outbox_backlog(self.customers)
             report.final_applied, report.final_emails = await self.counts()
         finally:
-            await self.lag_reader.stop()
-            report.stopped = await self.stop_processes()
+            # Stop the processes first: whatever fails below must not leave them running.
+            report.stopped = self.stop_processes()
             report.load_end = os.getloadavg()[0]
             report.counts = dict(self.produced)
-            await database.close()
-            if not opts.keep:
-                await self.clean_up()
+            try:
+                await self.lag_reader.stop()
+                await database.close()
+            finally:
+                if not opts.keep:
+                    await self.clean_up()
         return report
 
     async def calibrate(self, messages: int) -> float:
@@ -274,7 +277,7 @@ class Soak:
                     )
                 await asyncio.sleep(0.5)
         finally:
-            await self.stop_processes()
+            self.stop_processes()
             if not self.options.keep:
                 await self.clean_up()
 
@@ -302,11 +305,19 @@ class Soak:
         finally:
             await producer.stop()
 
-    async def stop_processes(self) -> dict[str, bool]:
-        """Stop what this run started, by PID; return whether each one is gone."""
-        await asyncio.to_thread(self.worker.stop)
-        await asyncio.to_thread(self.consumers.stop)
-        await asyncio.to_thread(stop, self.smtp_pid_file)
+    def stop_processes(self) -> dict[str, bool]:
+        """Stop what this run started, by PID; return whether each one is gone.
+
+        Blocking on purpose: it runs in ``finally`` blocks, where a cancelled task (Ctrl-C)
+        could not await a thread.
+        """
+        try:
+            self.worker.stop()
+        finally:
+            try:
+                self.consumers.stop()
+            finally:
+                stop(self.smtp_pid_file)
         return {name: not alive(pid) for name, pid in self.started.items()}
 
     async def start_processes(self) -> None:

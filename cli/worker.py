@@ -14,7 +14,7 @@ from client_options import kafka_options
 from models.program import ProgramError
 from program_file import load_program
 from settings import Settings, SettingsError, load_settings
-from topics.admin import TopicLayoutError, ensure_namespace_topics
+from topics.admin import SERVICE_BROKER_WAIT, TopicLayoutError, ensure_namespace_topics
 from web_access import ExposureError, check_exposure
 from workers.app import AGENTS, Runtime, build_app
 
@@ -55,6 +55,8 @@ def _preflight(settings: Settings) -> None:
                 settings.topic_partitions,
                 settings.topic_namespace,
                 client_options=kafka_options(settings),
+                within=SERVICE_BROKER_WAIT,
+                wait_for_broker=True,
             )
         )
     except TopicLayoutError as exc:

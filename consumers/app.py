@@ -31,7 +31,7 @@ from mail.smtp import Mailer, SmtpConfig
 from program_file import load_program
 from settings import Settings
 from store.indexes import CUSTOMERS
-from topics.admin import ensure_namespace_topics
+from topics.admin import SERVICE_BROKER_WAIT, ensure_namespace_topics
 from topics.names import Topics
 from web_access import check_exposure
 
@@ -165,6 +165,8 @@ async def serving(
             settings.topic_partitions,
             topics.namespace,
             client_options=kafka_options(settings),
+            within=SERVICE_BROKER_WAIT,
+            wait_for_broker=True,  # started while the broker restarts: wait, do not exit
         )
         client = bootstrap.mongo_client(settings)
         stack.push_async_callback(client.close)

@@ -16,6 +16,33 @@ class TopicLayoutError(Exception):
     """A topic is missing, cannot be created, or has a partition count the design forbids."""
 
 
+SERVICE_BROKER_WAIT = 120.0
+"""Seconds a starting service (worker, consumers) waits for its broker: a restart takes longer
+than the 30 s a one-off command gets (a controlled shutdown, then a JVM start)."""
+BROKER_RETRY_MAX = 2.0
+"""Longest pause, in seconds, between two attempts to reach a broker that refuses connections."""
+
+
+async def _start_when_reachable(admin: Any) -> None:
+    """Start the admin client, trying again while no broker answers (until the caller's timeout).
+
+    A process started while the broker restarts (a rolling restart, containers started in any
+    order, a crashed service restarted at once) should wait for it like it waits for anything
+    else, not exit at the first refused connection.
+    """
+    from aiokafka.errors import KafkaConnectionError  # noqa: PLC0415 - heavy import
+
+    pause = 0.1
+    while True:
+        try:
+            await admin.start()
+        except KafkaConnectionError:
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, BROKER_RETRY_MAX)
+        else:
+            return
+
+
 async def _partition_counts(admin: Any) -> dict[str, int]:
     """Return {topic: partition count} for every topic the cluster knows."""
     # All topics (describe_topics(None)) on purpose: naming topics could auto-create them with
@@ -45,8 +72,13 @@ async def ensure_topics(
     replication_factor: int = 1,
     within: float = 30.0,
     client_options: Mapping[str, Any] | None = None,
+    wait_for_broker: bool = False,
 ) -> list[str]:
-    """Create missing topics with `partitions` partitions; return the names created."""
+    """Create missing topics with `partitions` partitions; return the names created.
+
+    With ``wait_for_broker`` (the long-running services) a broker that refuses connections is
+    tried again until ``within`` runs out; a one-off command fails at the first refusal.
+    """
     # Topics in `same_count` (the input topics) must have exactly `partitions` partitions or
     # TopicLayoutError is raised; other existing topics are left as they are.
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415 - heavy import
@@ -61,7 +93,7 @@ async def ensure_topics(
     )
     try:
         async with asyncio.timeout(within):
-            await admin.start()
+            await (_start_when_reachable(admin) if wait_for_broker else admin.start())
             counts = await _partition_counts(admin)
             # Check before creating anything: a wrong existing layout must not be extended.
             _check_counts(counts, partitions, strict)
@@ -89,7 +121,8 @@ async def ensure_topics(
         raise TopicLayoutError(f"topic set-up on Kafka at {bootstrap} failed: {exc}") from exc
     except TimeoutError:
         raise TopicLayoutError(
-            f"Kafka at {bootstrap} did not confirm topics {', '.join(wanted)} within {within:.0f} s"
+            f"Kafka at {bootstrap} did not answer or did not confirm topics {', '.join(wanted)} "
+            f"within {within:.0f} s"
         ) from None
     finally:
         await admin.close()
@@ -102,6 +135,7 @@ async def ensure_namespace_topics(
     *,
     within: float = 30.0,
     client_options: Mapping[str, Any] | None = None,
+    wait_for_broker: bool = False,
 ) -> list[str]:
     """Create the contract's topics under ``namespace``; return the names created."""
     names = Topics(namespace)
@@ -112,4 +146,5 @@ async def ensure_namespace_topics(
         same_count=names.inputs,
         within=within,
         client_options=client_options,
+        wait_for_broker=wait_for_broker,
     )

@@ -33,6 +33,7 @@ from workers.erasure import scrub
 from workers.fold import Decider, Fold, Folder, Outcome, Record, dead_letter, decode
 from workers.groups import fan_out_once
 from workers.health import Health, retrying
+from workers.locks import CustomerLocks
 from workers.metrics import Metrics
 from workers.outbox import Outbox, Outgoing, Publisher
 
@@ -78,6 +79,7 @@ class Pipeline:
         self.decider, self.applied_keys, self.clock = decider, applied_keys, clock
         self.health, self.metrics = health, metrics
         self.outbox = Outbox(repository, publisher, topics, health, metrics)
+        self.locks = CustomerLocks()
 
     async def handle(self, raw: Sequence[RawRecord]) -> None:
         """Process one batch until everything it does is durable (see the module docstring)."""
@@ -157,7 +159,18 @@ class Pipeline:
     async def _fold_and_save(
         self, records: Sequence[Record]
     ) -> tuple[set[str | None], set[str], Fold]:
-        """Load, fold and save once; return the customers done, those to redo, and the fold."""
+        """Load, fold and save once; return the customers done, those to redo, and the fold.
+
+        The batch's customers are locked from the load to the save, so the other agents of this
+        process wait for them instead of losing a version check (workers/locks.py).
+        """
+        ids = {r.customer_id for r in records if r.customer_id is not None}
+        async with self.locks.holding(ids):
+            return await self._fold_and_save_locked(records)
+
+    async def _fold_and_save_locked(
+        self, records: Sequence[Record]
+    ) -> tuple[set[str | None], set[str], Fold]:
         records = await self._after_parked(records)
         requests = load_requests(records, self.applied_keys)
         with self.metrics.stage("load"):

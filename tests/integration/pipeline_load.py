@@ -240,6 +240,7 @@ def generate(
         now=now,
         expected=dict(oracle.states),
         expected_outputs={topic: set(out) for topic, out in oracle.outputs.items()},
+        notifications=dict(oracle.notifications),
     )
 
 

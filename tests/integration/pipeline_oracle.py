@@ -56,6 +56,8 @@ class Load:
     now: datetime
     expected: dict[str, CustomerState]
     expected_outputs: dict[str, set[str]] = field(default_factory=dict)
+    notifications: dict[str, str] = field(default_factory=dict)
+    """Every expected ``notification.requested`` id and the customer it is for."""
 
     @property
     def output_count(self) -> int:
@@ -109,6 +111,7 @@ class Oracle:
         self.code_key = code_key
         self.states: dict[str, CustomerState] = {}
         self.outputs: dict[str, set[str]] = {}
+        self.notifications: dict[str, str] = {}
 
     def apply(self, envelope: Envelope) -> None:
         message = parse_message(envelope)
@@ -123,6 +126,8 @@ class Oracle:
             self.states[message.customer_id] = decision.state
         for output in decision.outputs:
             self.outputs.setdefault(output_topic(output), set()).add(output.id)
+            if output.type == "notification.requested":
+                self.notifications[output.id] = output.customer_id
 
     def state(self, customer_id: str) -> CustomerState:
         return self.states[customer_id]

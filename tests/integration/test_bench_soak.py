@@ -111,3 +111,14 @@ async def test_a_short_soak_samples_every_process_drains_and_stops_what_it_start
             await consumer.stop()
 
     await eventually(topics_gone, within=30, what="the run's topics deleted", interval=1)
+
+
+async def test_a_soak_that_fails_after_starting_its_processes_stops_them(stack: Settings) -> None:
+    soak = _soak(stack)
+    # A group on a topic name Kafka refuses: the lag reader fails once everything started.
+    soak.lag_reader.groups = {"worker": ("nobody", (f"{soak.topics.namespace}not a topic!",))}
+    with pytest.raises(SoakError, match="no partitions found"):
+        await soak.run()
+    assert set(soak.started) == {"worker", "consumers", "smtp"}
+    for pid in soak.started.values():
+        assert not alive(pid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -105,6 +106,66 @@ async def test_namespace_topics_are_created_apart(
     with pytest.raises(TopicLayoutError, match="partitions"):
         await ensure_namespace_topics(kafka.kafka_bootstrap, 3, names.namespace)
     await admin.delete_topics(list(names.all))
+
+
+class _LateBroker:
+    """A port in front of the broker that drops every connection until ``open`` is called."""
+
+    def __init__(self, target: str) -> None:
+        self.host, port = target.rsplit(":", 1)
+        self.port = int(port)
+        self.dropped = 0
+        self.opened = False
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.opened:
+            self.dropped += 1
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            finally:
+                dst.close()
+
+        await asyncio.gather(
+            pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True
+        )
+
+
+async def test_a_service_waits_for_a_broker_that_is_not_up_yet(
+    kafka: Settings, admin: AIOKafkaAdminClient, unique: str
+) -> None:
+    """A worker or consumers process started during a broker restart waits instead of exiting."""
+    late = _LateBroker(kafka.kafka_bootstrap)
+    server = await asyncio.start_server(late.handle, "127.0.0.1", 0)
+    bootstrap = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    topic = f"t-late-{unique}"
+    try:
+        # A one-off command fails at once.
+        with pytest.raises(TopicLayoutError, match="failed"):
+            await ensure_topics(bootstrap, 2, topics=[topic], same_count=[topic], within=60)
+        waiting = asyncio.create_task(
+            ensure_topics(
+                bootstrap, 2, topics=[topic], same_count=[topic], within=60, wait_for_broker=True
+            )
+        )
+        first = late.dropped
+
+        async def refused_again() -> bool:
+            return late.dropped >= first + 2
+
+        await eventually(refused_again, within=30, what="the service to try again")
+        assert not waiting.done()
+        late.opened = True
+        assert await waiting == [topic]
+    finally:
+        server.close()
+    await admin.delete_topics([topic])
 
 
 async def _has_topic(admin: AIOKafkaAdminClient, topic: str) -> bool:

@@ -173,6 +173,12 @@ def test_markdown_has_one_row_per_sample_and_the_trend_tables() -> None:
     assert sum(1 for line in table if line.startswith(("| 0.0 ", "| 11.0 "))) == 2
     assert "| worker | 105 | 111 | +1.00 | +1.00 | still growing (> 0.1 MB/min) |" in text
     assert "Messages produced: customer.upserted 10, order.paid 100." in text
+    flat = markdown(_report([_sample(m, worker_mb=100) for m in range(12)]))
+    assert "flat (within ±0.1 MB/min)" in flat
+    for block in (text, flat):
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        widths = {line.count("|") for line in rows if "verdict" in line or "| worker " in line}
+        assert len(widths) == 1, "no cell holds a '|' that would split it"
 
 
 def test_json_carries_samples_trends_and_summary() -> None:
