@@ -39,7 +39,7 @@ from models.program import Program
 from settings import Settings
 from stack.kafka import KafkaService
 from stack.mongo import MongoService
-from stack.process import read_pid
+from stack.process import free_port, read_pid
 from stack.worker import WorkerProcess
 from store.indexes import ensure_indexes
 from store.mongo import MongoCustomerRepository
@@ -119,6 +119,9 @@ class Bench:
                 "topic_namespace": self.topics.namespace,
                 "mongo_database": f"bench_{self.run}",
                 "stack_dir": self.settings.stack_dir.resolve(),
+                # Its own port: two benches at once (or a bench beside `loyalty worker`) must
+                # not read each other's worker through a shared one.
+                "web_port": free_port(self.settings.web_host),
             }
         )
         self.code_key = self.settings.code_key()
