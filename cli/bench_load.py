@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -56,6 +57,20 @@ def order_paid(customer_id: str, number: int, at: datetime, total: int, currency
             ],
         },
     }
+
+
+def coffee_order(order_id: str, beans: int, lattes: int, currency: str) -> tuple[Envelope, Decimal]:
+    """Return an ``order.paid`` payload (beans at ``beans``, ``lattes`` at 4.00) and its total."""
+    items: list[dict[str, Any]] = [
+        {"sku": "beans", "quantity": 1, "unit_price": f"{beans}.00", "categories": ["beans"]}
+    ]
+    if lattes:
+        items.append(
+            {"sku": "latte", "quantity": lattes, "unit_price": "4.00", "categories": ["coffee"]}
+        )
+    total = Decimal(beans + 4 * lattes)
+    data = {"order_id": order_id, "total": f"{total}.00", "currency": currency, "items": items}
+    return data, total
 
 
 def signup(customer_id: str, at: datetime) -> Envelope:

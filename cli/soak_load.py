@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from cli.bench_load import coffee_order
 from topics import names
 
 Envelope = dict[str, Any]
@@ -96,27 +97,9 @@ class MixedLoad:
 
     def _order(self, customer: _Customer, at: datetime) -> tuple[str, Envelope]:
         coffees = self.rng.randint(0, 4)
-        beans = Decimal(self.rng.randint(15, 260))
-        items: list[dict[str, Any]] = [
-            {"sku": "beans", "quantity": 1, "unit_price": f"{beans}.00", "categories": ["beans"]}
-        ]
-        if coffees:
-            items.append(
-                {
-                    "sku": "latte",
-                    "quantity": coffees,
-                    "unit_price": "4.00",
-                    "categories": ["coffee"],
-                }
-            )
-        total = beans + 4 * coffees
+        beans = self.rng.randint(15, 260)
         order_id = f"{customer.customer_id}-o{customer.count + 1}"
-        data = {
-            "order_id": order_id,
-            "total": f"{total}.00",
-            "currency": self.currency,
-            "items": items,
-        }
+        data, total = coffee_order(order_id, beans, coffees, self.currency)
         envelope = self._envelope(customer, "order.paid", at, data, source="storefront")
         customer.paid.append((order_id, total))
         customer.orders_left -= 1

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from cli.bench_load import coffee_order
 from models.program import Program
 from models.state import CustomerState
 from tests.integration.pipeline_oracle import Envelope, Load, Oracle, Published
@@ -99,31 +100,8 @@ def _orders(c: _Customer, currency: str) -> None:
             c.send(names.ORDERS, "order.paid", dict(c.rng.choice(paid)["data"]))
         else:
             coffees = c.rng.randint(0, 4)
-            beans = Decimal(c.rng.randint(10, 250))
-            items = [
-                {
-                    "sku": "beans",
-                    "quantity": 1,
-                    "unit_price": f"{beans}.00",
-                    "categories": ["beans"],
-                }
-            ]
-            if coffees:
-                items.append(
-                    {
-                        "sku": "latte",
-                        "quantity": coffees,
-                        "unit_price": "4.00",
-                        "categories": ["coffee"],
-                    }
-                )
-            total = beans + 4 * coffees
-            data = {
-                "order_id": f"{c.customer_id}-o{c.count}",
-                "total": f"{total}.00",
-                "currency": currency,
-                "items": items,
-            }
+            beans = c.rng.randint(10, 250)
+            data, _ = coffee_order(f"{c.customer_id}-o{c.count}", beans, coffees, currency)
             paid.append(c.send(names.ORDERS, "order.paid", data, source="storefront"))
 
 
