@@ -8,12 +8,15 @@ from typing import TypeVar
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from admin.benchmark import delete_topics, drop_database
 from settings import Settings
 from stack import manager
 from stack.kafka import KafkaService
 from stack.mongo import MongoService
 from stack.services import Service
 from stack.smtp import SmtpService
+from tests.integration.admin_helpers import Isolated, isolated
+from topics.names import Topics
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +63,16 @@ async def admin(kafka: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     await client.start()
     yield client
     await client.close()
+
+
+@pytest.fixture
+async def program(stack: Settings, unique: str) -> AsyncIterator[Isolated]:
+    """An import test's own database and topic namespace, dropped and deleted afterwards."""
+    isolated_program = isolated(stack, unique)
+    yield isolated_program
+    settings = isolated_program.settings
+    await drop_database(settings, settings.mongo_database)
+    await delete_topics(settings, Topics(settings.topic_namespace))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

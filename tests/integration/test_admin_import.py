@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from admin.benchmark import delete_topics, drop_database
-from settings import Settings
-from tests.integration.admin_helpers import Isolated, isolated, read_topic, seed_customers
+from tests.integration.admin_helpers import Isolated, read_topic, seed_customers
 from topics.codec import parse_message
 from topics.names import Topics
 
@@ -22,16 +19,6 @@ TIERS_CSV = (
     "ana@example.com{sep}Silver\n"  # row 5: repeated email
     "cat@example.com{sep}Silver\n"  # row 6: valid
 )
-
-
-@pytest.fixture
-async def program(stack: Settings, unique: str) -> AsyncIterator[Isolated]:
-    """A database and topic namespace of this test, dropped and deleted afterwards."""
-    isolated_program = isolated(stack, unique)
-    yield isolated_program
-    settings = isolated_program.settings
-    await drop_database(settings, settings.mongo_database)
-    await delete_topics(settings, Topics(settings.topic_namespace))
 
 
 @pytest.mark.parametrize(("bom", "sep"), [(False, ","), (True, ";")])

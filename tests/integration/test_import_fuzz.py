@@ -12,16 +12,13 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from admin.benchmark import delete_topics, drop_database
-from settings import Settings
 from tests.hostile_csv import UNREADABLE, CsvCase, People, csv_case, rejected_rows
 from tests.hostile_messages import generate
-from tests.integration.admin_helpers import Isolated, isolated, read_topic, seed_customers
+from tests.integration.admin_helpers import Isolated, read_topic, seed_customers
 from topics.names import Topics
 
 pytestmark = pytest.mark.integration
@@ -29,16 +26,6 @@ pytestmark = pytest.mark.integration
 FILES = 8
 ROWS = 30
 CLI_UNREADABLE = {"utf-16 with BOM", "no header", "cp1252 header", "quote never closed, 17 MB"}
-
-
-@pytest.fixture
-async def program(stack: Settings, unique: str) -> AsyncIterator[Isolated]:
-    """A database and topic namespace of this test, dropped and deleted afterwards."""
-    isolated_program = isolated(stack, unique)
-    yield isolated_program
-    settings = isolated_program.settings
-    await drop_database(settings, settings.mongo_database)
-    await delete_topics(settings, Topics(settings.topic_namespace))
 
 
 async def test_generated_hostile_files_are_imported_row_by_row(
