@@ -41,7 +41,7 @@ from stack.process import read_pid
 from stack.smtp import SmtpService
 from stack.worker import START_TIMEOUT, WorkerError
 from store.indexes import CUSTOMERS, PARKED
-from tests.integration.pipeline_harness import crash
+from tests.integration.pipeline_harness import crash, share_kafka_jars
 from topics import names
 from topics.names import Topics
 
@@ -178,7 +178,7 @@ def own_servers(settings: Settings, home: Path, namespace: str) -> Iterator[Serv
             "topic_namespace": namespace,
         }
     )
-    _share_kafka_jars(settings, home)
+    share_kafka_jars(settings, home)
     kafka, mongo, smtp = KafkaService(own), MongoService(own), SmtpService(own)
     try:
         mongo.start()
@@ -198,15 +198,6 @@ def own_servers(settings: Settings, home: Path, namespace: str) -> Iterator[Serv
         smtp.stop()
         kafka.stop()
         crash(mongo)
-
-
-def _share_kafka_jars(settings: Settings, home: Path) -> None:
-    """Point the own broker at the jars the shared stack downloaded (read only)."""
-    installed = KafkaService(settings)
-    if installed.installed():
-        target = home / "kafka" / settings.kafka_version
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(installed.install_dir.resolve(), target_is_directory=True)
 
 
 # --- the consumers process ------------------------------------------------------------------

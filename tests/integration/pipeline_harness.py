@@ -30,6 +30,7 @@ from pymongo import AsyncMongoClient
 from bootstrap import kafka_consumer, kafka_producer
 from models.state import CustomerState
 from settings import Settings
+from stack.kafka import KafkaService
 from stack.mongo import MongoService
 from stack.process import port_open, read_pid, wait_for
 from stack.worker import START_TIMEOUT, WorkerError, WorkerProcess
@@ -214,6 +215,16 @@ def workers_stopped(*workers: Worker) -> Iterator[None]:
     finally:
         for worker in workers:
             worker.stop(within=30.0)
+
+
+def share_kafka_jars(settings: Settings, stack_dir: Path) -> None:
+    """Point a stack dir of a test's own at the Kafka jars the shared stack downloaded (read
+    only), so its broker starts without going to Maven."""
+    installed = KafkaService(settings)
+    if installed.installed():
+        target = stack_dir / "kafka" / settings.kafka_version
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(installed.install_dir.resolve(), target_is_directory=True)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ import pytest
 from settings import Settings
 from stack.kafka import KafkaService
 from stack.process import read_pid
+from tests.integration.pipeline_harness import share_kafka_jars
 
 pytestmark = pytest.mark.integration
 
@@ -31,15 +32,6 @@ def free_ports(count: int) -> list[int]:
     for sock in sockets:
         sock.close()
     return ports
-
-
-def share_kafka_jars(settings: Settings, stack_dir: Path) -> None:
-    """Point the new stack dir at the jars already downloaded (read only), to skip Maven."""
-    installed = KafkaService(settings)
-    if installed.installed():
-        target = stack_dir / "kafka" / settings.kafka_version
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(installed.install_dir.resolve(), target_is_directory=True)
 
 
 def loyalty(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
