@@ -182,14 +182,17 @@ async def _dead_letters(worker: WorkerUnderTest, expected: set[Place]) -> dict[P
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
+
+    def keep(batch: dict[Any, list[Any]]) -> None:
+        for records in batch.values():
+            for record in records:
+                letter = json.loads(record.value)
+                found[(letter["topic"], letter["partition"], letter["offset"])] = letter
+
     try:
 
         async def all_there() -> bool:
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for records in batch.values():
-                for record in records:
-                    letter = json.loads(record.value)
-                    found[(letter["topic"], letter["partition"], letter["offset"])] = letter
+            keep(await consumer.getmany(timeout_ms=500, max_records=5000))
             return expected <= set(found)
 
         await eventually(
@@ -200,10 +203,7 @@ async def _dead_letters(worker: WorkerUnderTest, expected: set[Place]) -> dict[P
             detail=lambda: f"{len(expected - set(found))} missing\n{worker.log()}",
         )
         while batch := await consumer.getmany(timeout_ms=1000):
-            for records in batch.values():
-                for record in records:
-                    letter = json.loads(record.value)
-                    found[(letter["topic"], letter["partition"], letter["offset"])] = letter
+            keep(batch)
     finally:
         await consumer.stop()
     return found
