@@ -247,6 +247,19 @@ async def delete_topics(settings: Settings, topics: Topics) -> None:
         await admin.close()
 
 
+async def delete_namespace(settings: Settings, namespace: str) -> None:
+    """Delete every topic of the namespace, faust's internal ones included."""
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415 - only at the end
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = await admin.list_topics()
+        await admin.delete_topics([t for t in existing if t.startswith(namespace)])
+    finally:
+        await admin.close()
+
+
 async def drop_database(settings: Settings, name: str) -> None:
     """Drop this run's database."""
     client = mongo_client(settings)

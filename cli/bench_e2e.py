@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
+from admin.benchmark import delete_namespace
 from bootstrap import kafka_producer
 from cli.bench_load import Envelope, Seeder, consume_rates, order_paid, orders_over, produce
 from cli.bench_store import CommandTimer, StoreResult, measure_store
@@ -345,10 +345,4 @@ class Bench:
                 await client.drop_database(name)
         finally:
             await client.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            await admin.delete_topics([t for t in existing if t.startswith(self.topics.namespace)])
-        finally:
-            await admin.close()
+        await delete_namespace(self.settings, self.topics.namespace)

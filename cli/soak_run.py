@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from admin.benchmark import drop_database
+from admin.benchmark import delete_namespace, drop_database
 from bootstrap import kafka_consumer, kafka_producer, mongo_client
 from cli.bench_watch import steady_rate
 from cli.soak_load import MixedLoad
@@ -489,17 +489,6 @@ class LagReader:
                 total += max(0, ends[tp] - position)
             out[name] = total
         return out
-
-
-async def delete_namespace(settings: Settings, namespace: str) -> None:
-    """Delete every topic of the namespace, faust's internal ones included."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        existing = await admin.list_topics()
-        await admin.delete_topics([t for t in existing if t.startswith(namespace)])
-    finally:
-        await admin.close()
 
 
 async def outbox_backlog(customers: Any) -> int:

@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
+from admin.benchmark import delete_namespace
 from bootstrap import kafka_consumer, kafka_producer
 from models.state import CustomerState
 from settings import Settings
@@ -143,13 +144,7 @@ class Pipeline:
             await client.drop_database(self.database)
         finally:
             await client.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            ours = [t for t in await admin.list_topics() if t.startswith(self.namespace)]
-            await admin.delete_topics(ours)
-        finally:
-            await admin.close()
+        await delete_namespace(self.settings, self.namespace)
 
     async def read_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
         """Load the stored state of these customers (absent ones are missing from the result)."""
