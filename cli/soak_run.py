@@ -293,17 +293,19 @@ class Soak:
             pending = []
             for n in range(messages):
                 topic, envelope = load.next(n / self.options.rate, at)
-                pending.append(
-                    await producer.send(
-                        self.topics.name(topic),
-                        json.dumps(envelope).encode(),
-                        key=str(envelope["customer_id"]).encode(),
-                    )
-                )
+                pending.append(await self._send(producer, topic, envelope))
             for future in pending:
                 await future
         finally:
             await producer.stop()
+
+    async def _send(self, producer: Any, topic: str, envelope: dict[str, Any]) -> Any:
+        """Queue one message on this run's topic, keyed by its customer; return its future."""
+        return await producer.send(
+            self.topics.name(topic),
+            json.dumps(envelope).encode(),
+            key=str(envelope["customer_id"]).encode(),
+        )
 
     def stop_processes(self) -> dict[str, bool]:
         """Stop what this run started, by PID; return whether each one is gone.
@@ -399,13 +401,7 @@ class Soak:
                 at = datetime.now(UTC)
                 while sent < due:
                     topic, envelope = load.next(now - begin, at)
-                    pending.append(
-                        await producer.send(
-                            self.topics.name(topic),
-                            json.dumps(envelope).encode(),
-                            key=str(envelope["customer_id"]).encode(),
-                        )
-                    )
+                    pending.append(await self._send(producer, topic, envelope))
                     self.produced[envelope["type"]] += 1
                     sent += 1
                 for future in pending:
