@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from models.state import CustomerState
 from settings import Settings
 from store.mongo import open_repository
 from store.repository import CustomerWrite
+from tests.integration.pipeline_harness import topic_partitions
 
 LOYALTY = str(Path(sys.executable).with_name("loyalty"))
 
@@ -89,15 +90,6 @@ async def seed_customers(settings: Settings, emails: Iterable[str], prefix: str)
         await repo.close()
 
 
-async def _partitions(settings: Settings, topic: str) -> set[int]:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        return set(await producer.partitions_for(topic))
-    finally:
-        await producer.stop()
-
-
 async def read_topic(
     settings: Settings, topic: str, count: int, within: float = 30
 ) -> list[dict[str, Any]]:
@@ -107,8 +99,7 @@ async def read_topic(
     )
     await consumer.start()
     try:
-        numbers = sorted(await _partitions(settings, topic))
-        partitions = [TopicPartition(topic, p) for p in numbers]
+        partitions = await topic_partitions(settings, [topic])
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         found: list[dict[str, Any]] = []

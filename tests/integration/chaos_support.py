@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
+from cli.soak_run import LagReader
 from consumers.ledger import ATTEMPTS_COLLECTION, SENT_COLLECTION
 from consumers.loop import ConsumeLoop
 from consumers.rewards import COUPONS_COLLECTION
@@ -41,9 +41,9 @@ from stack.process import read_pid
 from stack.smtp import SmtpService
 from stack.worker import START_TIMEOUT, WorkerError
 from store.indexes import CUSTOMERS, PARKED
-from tests.integration.pipeline_harness import crash, share_kafka_jars
-from topics import names
+from tests.integration.pipeline_harness import crash, share_kafka_jars, topic_partitions
 from topics.names import Topics
+from workers.app import group_id as worker_group
 
 SEED_VARIABLE = "LOYALTY_CHAOS_SEED"
 DEFAULT_SEED = 1313
@@ -257,12 +257,7 @@ async def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
+        partitions = await topic_partitions(settings, [topic])
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -399,36 +394,16 @@ async def group_lags(settings: Settings) -> dict[str, int]:
     """Records not yet committed by each consumer group of the pipeline (0: all consumed)."""
     topics = Topics(settings.topic_namespace)
     groups = {
-        f"{topics.namespace}loyalty-worker": [topics.name(t) for t in names.INPUT_TOPICS],
-        ConsumeLoop.group_id(topics, "rewards"): [topics.name(names.REWARDS)],
-        ConsumeLoop.group_id(topics, "notifier"): [topics.name(names.NOTIFICATIONS)],
+        group: (group, group_topics)
+        for group, group_topics in (
+            (worker_group(topics), topics.inputs),
+            (ConsumeLoop.group_id(topics, "rewards"), (topics.rewards,)),
+            (ConsumeLoop.group_id(topics, "notifier"), (topics.notifications,)),
+        )
     }
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
-    await admin.start()
-    await consumer.start()
+    reader = LagReader(settings, groups)
     try:
-        lags = {}
-        for group, group_topics in groups.items():
-            committed = await admin.list_consumer_group_offsets(group)
-            partitions = [
-                TopicPartition(t, p)
-                for t in group_topics
-                for p in (await _partition_ids(consumer, t))
-            ]
-            ends = await consumer.end_offsets(partitions)
-            lags[group] = sum(
-                end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items()
-            )
-        return lags
+        await reader.start()
+        return await reader.lag()
     finally:
-        await consumer.stop()
-        await admin.close()
-
-
-async def _partition_ids(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    found = consumer.partitions_for_topic(topic)
-    if not found:
-        await consumer._client.force_metadata_update()
-        found = consumer.partitions_for_topic(topic)
-    return set(found or ())
+        await reader.stop()

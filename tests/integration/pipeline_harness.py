@@ -290,7 +290,7 @@ class OutputReader:
     async def running(self) -> AsyncIterator[OutputReader]:
         """Read in a background task while the block runs."""
         by_topic = {topic(self.namespace, t): t for t in names.OUTPUT_TOPICS}
-        partitions = await _partitions(self.settings, by_topic)
+        partitions = await topic_partitions(self.settings, by_topic)
         consumer = kafka_consumer(self.settings, group_id=None)
         await consumer.start()
         try:
@@ -307,7 +307,7 @@ class OutputReader:
             await consumer.stop()
 
 
-async def _partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
+async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
     """Return every partition of these topics (a producer's metadata call waits for them)."""
     producer = kafka_producer(settings)
     await producer.start()
