@@ -7,6 +7,7 @@ verdicts are unit-tested on their own.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -93,15 +94,10 @@ class SoakReport:
 
 def slope(points: Sequence[tuple[float, float]]) -> float | None:
     """The least-squares slope of y over x; None with fewer than two distinct x."""
-    if len(points) < 2:
+    try:
+        return statistics.linear_regression([x for x, _ in points], [y for _, y in points]).slope
+    except statistics.StatisticsError:
         return None
-    n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    spread = sum((x - mean_x) ** 2 for x, _ in points)
-    if spread == 0:
-        return None
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
 
 
 def after_warmup(samples: Sequence[Sample], warmup_minutes: float) -> list[Sample]:
