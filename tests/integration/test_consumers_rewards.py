@@ -83,8 +83,12 @@ async def test_grant_becomes_one_coupon_that_follows_use_and_revoke(
 
             await eventually(check, within=30, what=f"{count} reward events handled")
 
-        await publish(settings, names.REWARDS, [granted, granted, second, expired, clash])
-        await handled(5)  # every message finishes: the repeated grant as a no-op
+        await publish(settings, names.REWARDS, [granted, granted, second, expired])
+        await handled(4)  # every message finishes: the repeated grant as a no-op
+        # The clash is keyed by another customer, so it may sit on another partition and
+        # overtake the first grant; it goes out once that grant holds the code.
+        await publish(settings, names.REWARDS, [clash])
+        await handled(5)
         status, body = await _coupon(settings, code)
         assert status == 200
         assert body["status"] == "valid"
