@@ -84,9 +84,27 @@ def faust_credentials(settings: Settings) -> faust.types.auth.CredentialsT | Non
     )
 
 
+def _uri_options(uri: str) -> set[str]:
+    """Return the lower-cased names of the options a MongoDB URI sets (``w``, ``journal``...)."""
+    query = uri.partition("?")[2]
+    return {part.partition("=")[0].strip().lower() for part in query.split("&") if part}
+
+
 def mongo_options(settings: Settings) -> dict[str, Any]:
-    """Return the keyword arguments that add credentials and TLS to the URI's options."""
+    """Return the keyword arguments that add credentials, TLS and the write concern to the URI.
+
+    Every write is acknowledged by a majority and journaled by default: the worker commits a
+    Kafka offset, and the notifier sends an email, only after MongoDB acknowledged the write
+    that records it, so an acknowledged write must survive a server crash or failover. A
+    ``w=`` or ``journal=`` option in the URI wins over the settings.
+    """
     options: dict[str, Any] = {}
+    given = _uri_options(settings.mongo_uri)
+    if "w" not in given:
+        concern = settings.mongo_write_concern
+        options["w"] = 1 if concern == "1" else concern
+    if "journal" not in given:
+        options["journal"] = settings.mongo_journal
     if settings.mongo_username:
         options["username"] = settings.mongo_username
         options["password"] = settings.mongo_password.get_secret_value()

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     """Force TLS on or off; unset: what the URI says (``mongodb+srv://`` turns it on)."""
     mongo_tls_ca_file: Path | None = None
     mongo_tls_certificate_key_file: Path | None = None
+    mongo_write_concern: Literal["majority", "1"] = "majority"
+    """How many members acknowledge each write (``w``); the URI's ``w=`` wins when it has one."""
+    mongo_journal: bool = True
+    """Each write waits for the server's journal (``j``); the URI's ``journal=`` wins."""
     smtp_host: str = "127.0.0.1"
     smtp_port: Port = 2525
     mail_from: str = "loyalty@localhost"

@@ -34,6 +34,7 @@ from bootstrap import kafka_producer
 from cli.bench_load import Envelope, Seeder, consume_rates, order_paid, orders_over, produce
 from cli.bench_store import CommandTimer, StoreResult, measure_store
 from cli.bench_watch import PROGRESS_SECONDS, Counter, cpu_seconds, steady_rate
+from client_options import mongo_options
 from demo.readback import OutputTail
 from models.program import Program
 from settings import Settings
@@ -139,6 +140,7 @@ class Bench:
             tz_aware=True,
             serverSelectionTimeoutMS=10_000,
             event_listeners=[timer] if timer else [],
+            **mongo_options(self.settings),  # the service's write concern, measured as it runs
         )
         db = client[database]
         await ensure_indexes(db)

@@ -430,17 +430,12 @@ async def test_mixed_load_survives_combined_faults(
         problems += [f"email to the wrong address: {m}" for m in mail.wrong_recipient[:10]]
         problems += [f"{m}" for m in chaos.record.unexpected_exits]
         unannounced = sorted(set(mail.duplicated) - resent)
-        if unannounced and not counts["MongoDB restarts"]:
+        if unannounced:
+            # Writes are journaled (LOYALTY_MONGO_JOURNAL): an attempt record the server
+            # acknowledged survives its SIGKILL, so every resend is announced.
             problems.append(
                 f"duplicate emails the notifier did not announce as resends: {unannounced}"
             )
-        elif unannounced:
-            # The local MongoDB-compatible server acknowledges an insert before it is durable:
-            # its SIGKILL can take the ledger's attempt records of the last sends with it, and
-            # the notifier then sends those again as new (seen once in about four runs: 9
-            # emails, each sent once in the log after the crash). They still count against the
-            # bound below, and are reported.
-            print(f"chaos: unannounced duplicates after the MongoDB crash: {unannounced}")
         duplicates = sum(n - 1 for n in mail.duplicated.values())
         if duplicates > allowed:
             problems.append(

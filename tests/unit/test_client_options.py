@@ -11,6 +11,7 @@ from typing import Any
 import faust
 import pytest
 
+from bootstrap import mongo_client
 from client_options import faust_credentials, kafka_options, mongo_options
 from settings import SECRET_SETTINGS, Settings, SettingsError
 
@@ -41,7 +42,7 @@ def test_plaintext_adds_nothing() -> None:
     plain = settings()
     assert kafka_options(plain) == {}
     assert faust_credentials(plain) is None
-    assert mongo_options(plain) == {}
+    assert mongo_options(plain) == {"w": "majority", "journal": True}
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
@@ -113,6 +114,8 @@ def test_mongo_credentials_and_tls(client_cert: tuple[Path, Path]) -> None:
         mongo_tls_ca_file=cert,
     )
     assert mongo_options(chosen) == {
+        "w": "majority",
+        "journal": True,
         "username": "loyalty",
         "password": "mongo-secret",
         "authSource": "admin",
@@ -121,6 +124,20 @@ def test_mongo_credentials_and_tls(client_cert: tuple[Path, Path]) -> None:
     }
     with pytest.raises(SettingsError, match="MONGO_USERNAME"):
         mongo_options(settings(mongo_password="x"))
+
+
+async def test_writes_are_journaled_by_a_majority_unless_told_otherwise() -> None:
+    single = settings(mongo_write_concern="1", mongo_journal=False)
+    assert mongo_options(single) == {"w": 1, "journal": False}
+    from_uri = settings(mongo_uri="mongodb://db.internal:27017/?replicaSet=rs0&W=2&journal=false")
+    assert mongo_options(from_uri) == {}  # the URI's own write concern wins, in any case
+    with_w = settings(mongo_uri="mongodb://db.internal:27017/?w=1")
+    assert mongo_options(with_w) == {"journal": True}
+    client = mongo_client(settings())
+    try:  # the options reach the client every component builds (it connects lazily)
+        assert client.write_concern.document == {"w": "majority", "j": True}
+    finally:
+        await client.close()
 
 
 def test_secrets_are_masked_in_every_rendering() -> None:

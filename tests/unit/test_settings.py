@@ -167,6 +167,8 @@ BAD_VALUES = {
     "kafka_security_protocol": "TLS",
     "kafka_sasl_mechanism": "GSSAPI",
     "mongo_tls": "maybe",
+    "mongo_write_concern": "2",
+    "mongo_journal": "sometimes",
 }
 FREE_TEXT = {
     "kafka_bootstrap", "mongo_uri", "mongo_database", "smtp_host", "mail_from", "web_host",
