@@ -31,8 +31,12 @@ FIELD_LIMIT = 16 * 1024 * 1024
 past it the reader resumes inside the cell and turns its lines into rows of their own)."""
 DELIMITERS = (",", ";", "\t")
 REJECTED_COLUMNS = ("row", "reason")
-"""The rejected-rows file's own first columns: a header may hold them (they are not read), so
-that file, once fixed, imports as it is."""
+"""The rejected-rows file's own first columns, so that file, once fixed, imports as it is: its
+``row`` column numbers the rows (see ``RowChecker``), its ``reason`` column is not read."""
+ROW_COLUMN = REJECTED_COLUMNS[0]
+ROW_LIMIT = 2**32 - 1
+"""Largest row number a ``row`` column may give (the duplicate-email table keeps 32 bits)."""
+_ROW_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def check_header(cells: list[str], spec: KindSpec) -> dict[str, int]:
     if unknown:
         shown = ", ".join(repr(name) for name in unknown)
         problems.append("unknown column" + ("s " if len(unknown) > 1 else " ") + shown)
-    repeated = sorted({name for name in names if names.count(name) > 1 and name in spec.columns})
+    repeated = sorted({name for name in names if names.count(name) > 1 and name in known})
     if repeated:
         problems.append(
             "repeated column" + ("s " if len(repeated) > 1 else " ") + ", ".join(repeated)
@@ -155,11 +159,21 @@ class ValidRow:
 
 @dataclass(slots=True)
 class RejectedRow:
-    """A row that will not be imported, and why."""
+    """A row that will not be imported, and why.
+
+    ``in_file``: the row has no row number of the original file (its ``row`` cell is not one),
+    so ``row`` is its position in this file, and the rejected-rows file repeats its cell.
+    """
 
     row: int
     reason: str
     cells: list[str]
+    in_file: bool = False
+
+    @property
+    def label(self) -> int | str:
+        """How reports name the row: its number, or its position in this file."""
+        return f"{self.row} of this file" if self.in_file else self.row
 
 
 ParsedRow = ValidRow | RejectedRow
@@ -189,7 +203,13 @@ def _integer(text: str, column: str, limit: int) -> int | str:
 
 
 class RowChecker:
-    """Validate rows of one import kind against the program's tier names."""
+    """Validate rows of one import kind against the program's tier names.
+
+    A file with a ``row`` column (a rejected-rows file, fixed) is numbered by it: each row keeps
+    the number it had in the original file, so its command id is the one that row would have
+    had, and importing it with the original batch id applies each row once. A row number that
+    is not one, or that an earlier row of the file already gave, rejects the row.
+    """
 
     _MAX_SPELLINGS = 1000
 
@@ -215,6 +235,8 @@ class RowChecker:
         self.known_tiers = ", ".join(self.tiers.values()) or "(none: the program defines no tiers)"
         self.seen = SeenEmails()
         self.stats = ParseStats()
+        self._row_at = header.index.get(ROW_COLUMN, -1)
+        self.seen_rows = SeenEmails()  # the row numbers a rejected-rows file gives
         self._optional = [
             (name, header.index[name]) for name in spec.optional if name in header.index
         ]
@@ -227,6 +249,11 @@ class RowChecker:
         joined = "".join(cells)
         if not joined or joined.isspace():
             return None
+        if self._row_at >= 0:
+            number = self._row_number(row, cells)
+            if isinstance(number, RejectedRow):
+                return number
+            row = number
         if len(cells) != self.width or "\x00" in joined or not joined.isascii():
             problem = self._shape_problem(cells, joined)
             if isinstance(problem, str):
@@ -249,6 +276,37 @@ class RowChecker:
         if isinstance(payload, str):
             return RejectedRow(row, payload, cells)
         return ValidRow(row, email_key, payload, cells)
+
+    @property
+    def renumbers(self) -> bool:
+        """Whether rows are numbered by the file's ``row`` column, not by their position."""
+        return self._row_at >= 0
+
+    def unreadable(self, position: int, reason: str) -> RejectedRow:
+        """Return the rejection of a row the CSV reader could not split into cells."""
+        return RejectedRow(position, reason, [], self.renumbers)
+
+    def _row_number(self, position: int, cells: list[str]) -> int | RejectedRow:
+        """Return the row's number in the original file, or why it has none."""
+        written = cells[self._row_at].strip() if self._row_at < len(cells) else ""
+        number = int(written) if _ROW_NUMBER.fullmatch(written) else 0
+        if not 2 <= number <= ROW_LIMIT:
+            shown = repr(written[:20]) if written else "empty"
+            return RejectedRow(
+                position,
+                f"row number {shown} is not a row of the original file: keep the row column "
+                "as the rejected-rows file wrote it",
+                cells,
+                in_file=True,
+            )
+        first = self.seen_rows.add(number, position)
+        if first is not None:
+            reason = (
+                f"row number {number} is repeated (rows {first} and {position} of this file): "
+                "only the first applies"
+            )
+            return RejectedRow(number, reason, cells)
+        return number
 
     def _shape_problem(self, cells: list[str], joined: str) -> str | list[str] | None:
         """Return a reason, the cells without trailing empty ones, or None when fine."""
@@ -332,7 +390,8 @@ _SPANS_LINES = (
 
 
 def parse_rows(stream: IO[str], checker: RowChecker, delimiter: str) -> Iterator[ParsedRow]:
-    """Yield every data row of a stream positioned after its header, numbered as a sheet shows."""
+    """Yield every data row of a stream positioned after its header, numbered as a sheet shows
+    (or by its ``row`` column, see ``RowChecker``)."""
     for chunk in parse_chunks(stream, checker, delimiter, size=1000, limit=1000):
         yield from chunk
 
@@ -342,7 +401,8 @@ def parse_chunks(
 ) -> Iterator[list[ParsedRow]]:
     """Yield the data rows in lists of ``size`` valid rows (or ``limit`` rows in all).
 
-    Rows are numbered as a spreadsheet shows them (the header is row 1, a blank line is a row).
+    Rows are numbered as a spreadsheet shows them (the header is row 1, a blank line is a row),
+    or by the file's ``row`` column when it has one.
     One loop for reading, checking and chunking: a generator per row cost a fifth of the time.
     """
     if csv.field_size_limit() < FIELD_LIMIT:
@@ -362,12 +422,13 @@ def parse_chunks(
         except csv.Error as exc:
             if "field limit" in str(exc):
                 # The reader cannot tell where the cell ends: the rest of the file is not rows.
+                where = f"row {row} of this file" if checker.renumbers else f"row {row}"
                 raise HeaderError(
-                    f"row {row}: a cell is longer than {FIELD_LIMIT // 2**20} MiB, more than any "
+                    f"{where}: a cell is longer than {FIELD_LIMIT // 2**20} MiB, more than any "
                     "column takes; most likely a quote that is never closed. Fix the file and "
                     "import it again with the same batch id (rows before it are not applied twice)"
                 ) from None
-            chunk.append(RejectedRow(row, f"malformed CSV: {exc}", []))
+            chunk.append(checker.unreadable(row, f"malformed CSV: {exc}"))
         else:
             parsed = check(row, cells)
             if parsed is None:

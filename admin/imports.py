@@ -124,7 +124,11 @@ class ImportReport:
     rejected_file: Path | None = None
     tier_spellings: dict[tuple[str, str], int] = field(default_factory=dict)
     clock: StageClock = field(default_factory=StageClock)
-    first_rejections: list[tuple[int, str]] = field(default_factory=list)
+    first_rejections: list[tuple[int | str, str]] = field(default_factory=list)
+    """(row, reason) of the first rejected rows; a row without a number of the original file
+    is named by its position (``"4 of this file"``, see ``RejectedRow.label``)."""
+    rejected_rows_file: bool = False
+    """Whether the file had a ``row`` column (a rejected-rows file): rows keep its numbers."""
 
     @property
     def complete(self) -> bool:
@@ -148,6 +152,7 @@ class ImportReport:
             "unknown_customers": self.unknown_customers,
             "duplicates": self.duplicates,
             "rejected_file": str(self.rejected_file) if self.rejected_file else None,
+            "rejected_rows_file": self.rejected_rows_file,
             "tier_spellings": [
                 {"written": written, "tier": tier, "rows": rows}
                 for (written, tier), rows in sorted(self.tier_spellings.items())
@@ -296,6 +301,7 @@ async def run_import(
         checker = RowChecker(spec, header, options.tier_names, encoding)
         dry_run = options.dry_run or sink is None
         report = ImportReport(options.kind, options.path, batch_id, dry_run, encoding.name)
+        report.rejected_rows_file = checker.renumbers
         try:
             rejected = RejectedFile(
                 rejected_path(options.path),
@@ -414,12 +420,12 @@ class _Pipeline:
             ready: list[tuple[ValidRow, str]] = []
             for parsed in chunk:
                 if isinstance(parsed, RejectedRow):
-                    self._reject(parsed.row, parsed.reason, parsed.cells)
+                    self._reject(parsed)
                     continue
                 customer_id = found.get(parsed.email_key)
                 if customer_id is None:
                     self.report.unknown_customers += 1
-                    self._reject(parsed.row, UNKNOWN_CUSTOMER, parsed.cells)
+                    self._reject(RejectedRow(parsed.row, UNKNOWN_CUSTOMER, parsed.cells))
                     continue
                 ready.append((parsed, customer_id))
             sending = time.perf_counter()
@@ -439,12 +445,13 @@ class _Pipeline:
             delivered = partial(self._delivered, parsed.row)
             await send(topic, customer_id.encode(), value(parsed, customer_id), delivered)
 
-    def _reject(self, row: int, reason: str, cells: list[str]) -> None:
-        self.rejected.write(row, reason, cells)
+    def _reject(self, rejected: RejectedRow) -> None:
+        reason = rejected.reason
+        self.rejected.write(rejected.row, reason, rejected.cells, in_file=rejected.in_file)
         if reason.startswith("duplicate email"):
             self.report.duplicates += 1
         if len(self.report.first_rejections) < 20:  # the summary shows the first few
-            self.report.first_rejections.append((row, reason))
+            self.report.first_rejections.append((rejected.label, reason))
 
     def _delivered(self, row: int, ok: bool) -> None:
         report = self.report

@@ -1,8 +1,10 @@
 """The rejected-rows file written beside an import: ``row, reason`` then the original columns.
 
 It is written in the input's separator and encoding (a UTF-8 input's BOM too), so the options
-that read the input read it back, and it imports again once fixed (a header's ``row`` and
-``reason`` columns are not read; this file drops the input's own so they do not pile up).
+that read the input read it back, and it imports again once fixed, under the first import's
+batch id: its ``row`` column keeps each row's number in the original file (an input that is
+itself a rejected-rows file passes its numbers on; this file drops the input's own ``row`` and
+``reason`` columns so they do not pile up).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from admin.csvrows import REJECTED_COLUMNS
+from admin.csvrows import REJECTED_COLUMNS, ROW_COLUMN
 
 REJECTED_SUFFIX = ".rejected.csv"
 
@@ -39,9 +41,9 @@ class RejectedFile:
         self.path = path
         self.count = 0
         self._encoding = encoding
-        self._dropped = {
-            i for i, name in enumerate(header) if name.strip().casefold() in REJECTED_COLUMNS
-        }
+        names = [name.strip().casefold() for name in header]
+        self._dropped = {i for i, name in enumerate(names) if name in REJECTED_COLUMNS}
+        self._row_at = names.index(ROW_COLUMN) if ROW_COLUMN in names else -1
         # Opened at once so that an unwritable folder stops the import before anything is sent.
         # surrogateescape writes back the exact bytes of cells the encoding could not read.
         self._file: IO[str] = path.open(
@@ -53,11 +55,12 @@ class RejectedFile:
         self._writer = csv.writer(self._buffer, delimiter=delimiter)
         self._writer.writerow((*REJECTED_COLUMNS, *self._own(header)))
 
-    def write(self, row: int, reason: str, cells: list[str]) -> None:
-        """Append one rejected row."""
+    def write(self, row: int, reason: str, cells: list[str], *, in_file: bool = False) -> None:
+        """Append one rejected row; ``in_file``: it has no row number, repeat its row cell."""
         if not reason.isascii():
             reason = self._fit(reason)
-        self._writer.writerow((row, reason, *(self._own(cells) if self._dropped else cells)))
+        number: int | str = self._row_cell(cells) if in_file else row
+        self._writer.writerow((number, reason, *(self._own(cells) if self._dropped else cells)))
         self.count += 1
         if self._buffer.tell() > self.BLOCK:
             self._flush()
@@ -67,6 +70,10 @@ class RejectedFile:
     def _own(self, cells: Sequence[str]) -> list[str]:
         """Return the cells without the input's own ``row`` and ``reason`` columns."""
         return [cell for i, cell in enumerate(cells) if i not in self._dropped]
+
+    def _row_cell(self, cells: Sequence[str]) -> str:
+        """Return the input's ``row`` cell as written (empty when the row is too short)."""
+        return cells[self._row_at] if 0 <= self._row_at < len(cells) else ""
 
     def _fit(self, reason: str) -> str:
         """Return the reason in characters the file's encoding has (a tier name may not be)."""

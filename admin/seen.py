@@ -1,4 +1,7 @@
-"""A compact set of the emails an import has seen, with the row that first named each."""
+"""A compact set of the emails an import has seen, with the row that first named each.
+
+The same table keeps the row numbers a rejected-rows file gives (ints hash to themselves).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ class SeenEmails:
     def __len__(self) -> int:
         return self._used
 
-    def add(self, key: str, row: int) -> int | None:
+    def add(self, key: str | int, row: int) -> int | None:
         """Record ``key`` as first seen on ``row``; return the earlier row if it was seen."""
         # The interpreter's own string hash (SipHash, 64 bits, keyed per process): computed
         # in C and cached on the string; the table lives no longer than the process.

@@ -123,6 +123,8 @@ def _summary(report: ImportReport) -> None:
         f"{mode}{report.kind} import of {report.path.name}{read_as}, batch {report.batch_id}",
         highlight=False,
     )
+    if report.rejected_rows_file:
+        errors.print("  rows are numbered by its row column, as in the first file", highlight=False)
     verb = "valid (nothing published)" if report.dry_run else "published"
     count = report.valid if report.dry_run else report.published
     errors.print(

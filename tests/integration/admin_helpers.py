@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from settings import Settings
 from store.mongo import open_repository
 from store.repository import CustomerWrite
 from tests.integration.pipeline_harness import topic_partitions
+from tests.integration.worker_kit import WorkerUnderTest
+from topics import names
 
 LOYALTY = str(Path(sys.executable).with_name("loyalty"))
 
@@ -114,3 +118,51 @@ async def read_topic(
         return found
     finally:
         await consumer.stop()
+
+
+@asynccontextmanager
+async def running_worker(stack: Settings, workdir: Path) -> AsyncIterator[WorkerUnderTest]:
+    """A `loyalty worker` on its own topics and database; it must exit cleanly when stopped."""
+    under_test = WorkerUnderTest(stack, uuid.uuid4().hex[:10], workdir)
+    await under_test.start()
+    yield under_test
+    try:
+        assert await under_test.stop() == 0, under_test.log()
+    finally:
+        await under_test.close()
+
+
+def cli(
+    worker: WorkerUnderTest, *args: str, check: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``loyalty ARGS`` against the worker's topics and database."""
+    done = subprocess.run(
+        [LOYALTY, *args], env=worker.env, capture_output=True, text=True, check=False, timeout=180
+    )
+    if check is not None:
+        assert done.returncode == check, (done.returncode, done.stdout, done.stderr)
+    return done
+
+
+async def join(worker: WorkerUnderTest, unique: str, *names_: str) -> dict[str, str]:
+    """Create customers through the worker; return {name: customer_id}."""
+    ids = {name: f"{name}-{unique}" for name in names_}
+    at = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    for name, cid in ids.items():
+        data = {"email": f"{name}.{unique}@example.com", "first_name": name.title()}
+        body = {
+            "id": f"up-{cid}",
+            "type": "customer.upserted",
+            "customer_id": cid,
+            "occurred_at": at,
+            "data": data,
+        }
+        await worker.send(names.CUSTOMERS, body, cid)
+    for cid in ids.values():
+        await worker.wait_customer(cid, lambda c: c["status"] == "active", f"{cid} created")
+    return ids
+
+
+async def status(worker: WorkerUnderTest, batch_id: str) -> dict[str, Any]:
+    """``loyalty import status BATCH --json`` against the worker's store."""
+    return json.loads(cli(worker, "import", "status", batch_id, "--json").stdout)  # type: ignore[no-any-return]

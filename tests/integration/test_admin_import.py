@@ -1,14 +1,28 @@
-"""CSV imports through the real CLI, Kafka and the MongoDB-compatible store (no worker needed)."""
+"""CSV imports through the real CLI, Kafka and the MongoDB-compatible store; the round trip of a
+rejected-rows file also runs a real `loyalty worker`."""
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.integration.admin_helpers import Isolated, read_topic, seed_customers
+from settings import Settings
+from tests.integration.admin_helpers import (
+    Isolated,
+    cli,
+    join,
+    read_topic,
+    running_worker,
+    seed_customers,
+    status,
+)
+from tests.integration.waiting import eventually
+from tests.integration.worker_kit import WorkerUnderTest
 from topics.codec import parse_message
 from topics.names import Topics
 
@@ -130,3 +144,92 @@ async def test_a_cp1252_file_imports_with_its_encoding_as_the_same_batch(
     )
     done = program.cli("import", "points", str(path), "--encoding", "utf-16", check=2)
     assert "accepted: utf-8 (the default), cp1252 (or windows-1252)" in done.stderr
+
+
+@pytest.fixture(scope="module")
+async def worker(
+    stack: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[WorkerUnderTest]:
+    async with running_worker(stack, tmp_path_factory.mktemp("import")) as under_test:
+        yield under_test
+
+
+def fix(path: Path, old: str, new: str) -> Path:
+    """Edit a rejected-rows file in place, as an admin would in a spreadsheet."""
+    text = path.read_text()
+    assert old in text, text
+    path.write_text(text.replace(old, new))
+    return path
+
+
+async def test_a_fixed_rejected_rows_file_applies_each_row_once_under_the_first_batch_id(
+    worker: WorkerUnderTest, unique: str, tmp_path: Path
+) -> None:
+    ids = await join(worker, unique, "ana", "ben", "cat", "dan", "eve")
+    path = tmp_path / "points.csv"
+    path.write_text(
+        "email,points\n"
+        f"ana.{unique}@example.com,100\n"  # 2: applied
+        f"ben.{unique}@example.com,ten\n"  # 3: not a number, fixed to 10
+        f"cat.{unique}@example.com,0\n"  # 4: zero, fixed to 30
+        f"dan.{unique}@example.com,40\n"  # 5: applied
+        f"eve.{unique}@example.com,1.5\n"  # 6: left wrong in the first fix, then 5
+    )
+    batch = f"rt-{unique}"
+
+    async def balances(expected: dict[str, int]) -> None:
+        for name, points in expected.items():
+            await worker.wait_customer(
+                ids[name], lambda c, p=points: c["points_balance"] == p, f"{name} has {points}"
+            )
+
+    async def settled(published: int) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        async def counted() -> bool:
+            seen["status"] = await status(worker, batch)
+            return bool(seen["status"]["done"]) and seen["status"]["published"] == published
+
+        await eventually(counted, within=60, what="the batch done", detail=lambda: str(seen))
+        return seen["status"]  # type: ignore[no-any-return]
+
+    first = cli(worker, "import", "points", str(path), "--batch-id", batch)
+    assert "row 3: points is 'ten'" in first.stderr
+    await balances({"ana": 100, "dan": 40})
+    assert (await settled(2))["rejected"] == 3
+
+    once = fix(fix(path.with_name("points.csv.rejected.csv"), ",ten", ",10"), ",0\n", ",30\n")
+    again = cli(worker, "import", "points", str(once), "--batch-id", batch, "--json")
+    assert "rows are numbered by its row column" in again.stderr
+    assert "row 6: points is '1.5'" in again.stderr  # rejected again, under its first number
+    assert json.loads(again.stdout)["published"] == 2
+    await balances({"ben": 10, "cat": 30})
+    twice = once.with_name("points.csv.rejected.csv.rejected.csv")
+    assert [line[0] for line in csv.reader(twice.read_text().splitlines())] == ["row", "6"]
+
+    cli(worker, "import", "points", str(fix(twice, ",1.5", ",5")), "--batch-id", batch)
+    await balances({"eve": 5})
+    done = await settled(5)
+    assert {k: done[k] for k in ("rows", "applied", "refused", "rejected", "pending")} == {
+        "rows": 5,
+        "applied": 5,
+        "refused": 0,
+        "rejected": 0,
+        "pending": 0,
+    }
+
+    # Both fixed files again: nothing changes. A point added after them (same topic and key,
+    # so applied after them) marks the moment the worker has seen the repeats. (`once` last:
+    # its import writes `twice` anew, with eve's row as it was before the fix.)
+    for repeat in (twice, once):
+        cli(worker, "import", "points", str(repeat), "--batch-id", batch)
+    for name in ("ben", "cat", "eve"):
+        cli(worker, "adjust", "points", "-c", ids[name], "-d", "1", "--wait")
+    await balances({"ana": 100, "ben": 11, "cat": 31, "dan": 40, "eve": 6})
+    for name, row in (("ana", 2), ("ben", 3), ("cat", 4), ("dan", 5), ("eve", 6)):
+        view = await worker.customer(ids[name])
+        assert view is not None
+        assert [e["cause"]["id"] for e in view["activity"]].count(f"{batch}:{row}") == 1
+    repeated = await status(worker, batch)
+    assert (repeated["published"], repeated["applied"], repeated["pending"]) == (5, 5, 0)
+    assert repeated["runs"] == 5

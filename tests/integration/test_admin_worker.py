@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 
 from settings import Settings
 from store.mongo import open_repository
-from tests.integration.admin_helpers import LOYALTY
+from tests.integration.admin_helpers import cli, join, running_worker, status
 from tests.integration.waiting import eventually
 from tests.integration.worker_kit import WorkerUnderTest
 from topics import names
@@ -27,48 +25,8 @@ pytestmark = pytest.mark.integration
 async def worker(
     stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WorkerUnderTest]:
-    under_test = WorkerUnderTest(stack, uuid.uuid4().hex[:10], tmp_path_factory.mktemp("admin"))
-    await under_test.start()
-    yield under_test
-    try:
-        assert await under_test.stop() == 0, under_test.log()
-    finally:
-        await under_test.close()
-
-
-def cli(
-    worker: WorkerUnderTest, *args: str, check: int | None = 0
-) -> subprocess.CompletedProcess[str]:
-    """Run ``loyalty ARGS`` against the worker's topics and database."""
-    done = subprocess.run(
-        [LOYALTY, *args], env=worker.env, capture_output=True, text=True, check=False, timeout=180
-    )
-    if check is not None:
-        assert done.returncode == check, (done.returncode, done.stdout, done.stderr)
-    return done
-
-
-async def join(worker: WorkerUnderTest, unique: str, *names_: str) -> dict[str, str]:
-    """Create customers through the worker; return {name: customer_id}."""
-    ids = {name: f"{name}-{unique}" for name in names_}
-    at = (datetime.now(UTC) - timedelta(days=30)).isoformat()
-    for name, cid in ids.items():
-        data = {"email": f"{name}.{unique}@example.com", "first_name": name.title()}
-        body = {
-            "id": f"up-{cid}",
-            "type": "customer.upserted",
-            "customer_id": cid,
-            "occurred_at": at,
-            "data": data,
-        }
-        await worker.send(names.CUSTOMERS, body, cid)
-    for cid in ids.values():
-        await worker.wait_customer(cid, lambda c: c["status"] == "active", f"{cid} created")
-    return ids
-
-
-async def status(worker: WorkerUnderTest, batch_id: str) -> dict[str, Any]:
-    return json.loads(cli(worker, "import", "status", batch_id, "--json").stdout)  # type: ignore[no-any-return]
+    async with running_worker(stack, tmp_path_factory.mktemp("admin")) as under_test:
+        yield under_test
 
 
 async def test_a_tiers_import_changes_only_valid_existing_customers_without_email_or_rewards(

@@ -60,11 +60,21 @@ async def test_the_export_has_the_contract_columns_and_no_formula_cell():
     assert export_row(normal)[5:7] == ["0", "0"]
 
 
-def _record(batch: str, published: int, *, complete: bool = True) -> BatchRecord:
-    report = ImportReport("tiers", Path("tiers.csv"), batch, dry_run=False, rows=5, valid=published)
+def _record(
+    batch: str,
+    published: int,
+    *,
+    complete: bool = True,
+    file: str = "tiers.csv",
+    rows: int = 5,
+    at: datetime = T0,
+) -> BatchRecord:
+    path = Path(file)
+    report = ImportReport("tiers", path, batch, dry_run=False, rows=rows, valid=published)
     report.published = published
-    report.rejected = 5 - published
-    return BatchRecord.from_report(report, T0, T0 if complete else None)
+    report.rejected = rows - published
+    report.rejected_rows_file = file.endswith(".rejected.csv")
+    return BatchRecord.from_report(report, at, at if complete else None)
 
 
 async def test_batch_status_counts_what_the_activity_log_says():
@@ -117,3 +127,47 @@ async def test_a_rerun_counts_as_a_second_run():
     again = await records.get("b1")
     assert again is not None
     assert again.runs == 2
+
+
+def _applied(row: int) -> ActivityRecord:
+    cause = Cause(type="tier.change", id=f"b1:{row}")
+    item = ActivityEntry(activity_id=f"a{row}", at=T0, kind="tier_changed", cause=cause)
+    return ActivityRecord(entry=item, batch_id="b1", row=row)
+
+
+async def test_a_rejected_rows_file_under_the_batch_id_adds_its_rows_to_the_batch():
+    repo = MemoryCustomerRepository()
+    records = MemoryBatchRecords()
+    await records.save(_record("b1", 3))  # rows 2, 3, 4 published; rows 5, 6 rejected
+    await repo.append_activity("c-1", [_applied(2), _applied(3), _applied(4)])
+    later = datetime(2026, 3, 2, tzinfo=UTC)
+    fixed = "tiers.csv.rejected.csv"
+    await records.save(_record("b1", 2, file=fixed, rows=2, at=later, complete=False))
+    waiting = await batch_status("b1", records, repo)
+    assert waiting is not None
+    assert {k: waiting[k] for k in ("rows", "published", "rejected", "applied", "pending")} == {
+        "rows": 5,
+        "published": 5,
+        "rejected": 0,
+        "applied": 3,
+        "pending": 2,  # the re-imported rows 5 and 6: not yet applied
+    }
+    assert (waiting["done"], waiting["file"], waiting["runs"]) == (False, "tiers.csv", 2)
+
+    await records.save(_record("b1", 2, file=fixed, rows=2, at=later))  # the same run, finished
+    await repo.append_activity("c-2", [_applied(5), _applied(6)])
+    done = await batch_status("b1", records, repo)
+    assert done is not None
+    assert (done["published"], done["applied"], done["pending"], done["done"]) == (5, 5, 0, True)
+    assert done["rejected_rows_files"] == [{"file": fixed, "published": 2, "complete": True}]
+
+    again = datetime(2026, 3, 3, tzinfo=UTC)  # the same fixed file once more: no new rows
+    await records.save(_record("b1", 2, file=fixed, rows=2, at=again))
+    repeated = await batch_status("b1", records, repo)
+    assert repeated is not None
+    assert (repeated["published"], repeated["pending"], repeated["runs"]) == (5, 0, 3)
+
+    await records.save(_record("b1", 3, at=datetime(2026, 3, 4, tzinfo=UTC)))  # the first file
+    rerun = await batch_status("b1", records, repo)
+    assert rerun is not None
+    assert (rerun["published"], rerun["rejected"], rerun["rejected_rows_files"]) == (3, 2, [])

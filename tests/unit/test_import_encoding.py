@@ -24,8 +24,9 @@ POINTS = (
     "cat@example.com;-2;“quoted” \u2013 dash;\r\n"  # 4: cp1252's curly quotes and dash
 )
 
-BOTH_ACCENTED_ROWS = {2: ("Zoë paid €5", "Merci, à bientôt"), 3: ("“quoted” \u2013 dash", None)}
-"""Rows 3 and 4 of POINTS as the commands of a rejected-rows file holding only them."""
+BOTH_ACCENTED_ROWS = {3: ("Zoë paid €5", "Merci, à bientôt"), 4: ("“quoted” \u2013 dash", None)}
+"""Rows 3 and 4 of POINTS as the commands of a rejected-rows file holding only them (the file's
+``row`` column keeps their numbers)."""
 
 
 def write(tmp_path: Path, raw: bytes, name: str = "points.csv") -> Path:
@@ -194,7 +195,8 @@ async def test_rejected_rows_fixed_and_imported_again_in_the_same_encoding(tmp_p
     assert by_customer[b"c-dan"]["data"]["tier"] == "Silver"
     assert by_customer[b"c-ben"]["data"]["tier"] == "Gold"
     assert by_customer[b"c-ben"]["data"]["internal_note"] == "déjà"
-    assert again.batch_id != report.batch_id  # its own rows, numbered anew: ids never clash
+    assert [env["batch"]["row"] for _, _, env in sink.sent] == [3, 4]  # the original rows
+    assert again.batch_id != report.batch_id  # its own digest unless --batch-id names the first
 
 
 async def test_rows_rejected_as_not_utf8_import_from_the_rejected_file_with_the_encoding(
@@ -216,7 +218,7 @@ async def test_the_rejected_file_of_a_rejected_file_has_one_row_and_reason_colum
     await run_import(options, Directory(OWNERS), Sink())
     lines = rejected(first, "cp1252", ",")
     assert lines[0] == ["row", "reason", "email", "tier", "internal_note"]
-    assert [line[0] for line in lines[1:]] == ["2", "3"]  # numbered as that file shows them
+    assert [line[0] for line in lines[1:]] == ["3", "4"]  # the original file's row numbers
     assert lines[2][2:] == ["ben@example.com", "Platnum", "déjà"]
 
 

@@ -190,3 +190,58 @@ async def test_utf16_and_missing_files_get_a_clear_error(tmp_path):
             Directory(OWNERS),
             Sink(),
         )
+
+
+def rejected_lines(path: Path) -> list[list[str]]:
+    return list(csv.reader(path.read_text("utf-8").splitlines()))
+
+
+async def test_a_fixed_rejected_rows_file_imports_under_the_first_batch_id(tmp_path):
+    path = write(tmp_path, TIERS_FILE)
+    first = await run_import(
+        ImportOptions("tiers", path, TIERS, batch_id="b1"), Directory(OWNERS), Sink()
+    )
+    assert not first.rejected_rows_file
+    fixed = tmp_path / "tiers.csv.rejected.csv"
+    text = fixed.read_text().replace("Platnum", "Platinum").replace("\n5,", "\nx,")
+    fixed.write_text(text)  # row 4 fixed, row 5's number spoilt; row 3 still unknown
+    sink = Sink()
+    options = ImportOptions("tiers", fixed, (*TIERS, "Platinum"), batch_id="b1")
+    again = await run_import(options, Directory(OWNERS), sink)
+
+    assert [env["id"] for _, _, env in sink.sent] == ["b1:4"]  # the original row's id
+    assert sink.sent[0][2]["batch"]["row"] == 4
+    assert again.rejected_rows_file
+    assert again.as_dict()["rejected_rows_file"] is True
+    assert again.first_rejections == [
+        (3, UNKNOWN_CUSTOMER),
+        (
+            "4 of this file",
+            "row number 'x' is not a row of the original file: keep the row column as the "
+            "rejected-rows file wrote it",
+        ),
+    ]
+    lines = rejected_lines(tmp_path / "tiers.csv.rejected.csv.rejected.csv")
+    assert lines[0] == ["row", "reason", "email", "tier"]  # one row and one reason column
+    assert [(line[0], line[2]) for line in lines[1:]] == [
+        ("3", "nobody@example.com"),  # the original number, ready for the next round
+        ("x", "ANA@example.com"),  # the cell as written: the admin puts the number back
+    ]
+
+
+async def test_a_chain_of_rejected_rows_files_keeps_the_original_numbers(tmp_path):
+    path = write(tmp_path, TIERS_FILE)
+    await run_import(ImportOptions("tiers", path, TIERS, batch_id="b1"), Directory(OWNERS), Sink())
+    once = tmp_path / "tiers.csv.rejected.csv"  # rows 3 (unknown), 4 (Platnum), 5 (repeated)
+    header, row3, row4, _ = once.read_text().splitlines(keepends=True)
+    once.write_text(header + row3 + row4.replace("Platnum", "Gold"))  # 5 dropped, as told
+    sink = Sink()
+    await run_import(ImportOptions("tiers", once, TIERS, batch_id="b1"), Directory(OWNERS), sink)
+    assert [env["id"] for _, _, env in sink.sent] == ["b1:4"]
+
+    twice = tmp_path / "tiers.csv.rejected.csv.rejected.csv"  # row 3, unknown again
+    assert [line[0] for line in rejected_lines(twice)[1:]] == ["3"]
+    owners = {**OWNERS, "nobody@example.com": "c-nobody"}  # the customer was added since
+    sink = Sink()
+    await run_import(ImportOptions("tiers", twice, TIERS, batch_id="b1"), Directory(owners), sink)
+    assert [(env["id"], key) for _, key, env in sink.sent] == [("b1:3", b"c-nobody")]

@@ -200,3 +200,73 @@ def test_tab_separated_files_are_read():
 def test_a_rejected_row_running_over_lines_hints_at_an_unclosed_quote():
     rows = parse('email,tier\nana@example.com,"Gold\nben@example.com,Gold\n')
     assert "a quote is not closed" in reasons(rows)[2]
+
+
+def test_a_row_column_numbers_the_rows_as_the_original_file_did():
+    rows = parse(
+        "row,reason,email,tier\n"
+        "4,unknown tier 'Platnum',ana@example.com,Gold\n"  # row 2 of this file
+        " 9 ,unknown customer,ben@example.com,Platnum\n"  # row 3: spaces around the number
+        "\n"  # row 4: blank, skipped
+        "0012,,cat@example.com,Silver\n"  # row 5: leading zeros
+    )
+    assert [(r.row, r.email_key) for r in rows if isinstance(r, ValidRow)] == [
+        (4, "ana@example.com"),
+        (12, "cat@example.com"),
+    ]
+    assert reasons(rows) == {9: "unknown tier 'Platnum'; known tiers: Bronze, Silver, Gold"}
+
+
+@pytest.mark.parametrize("cell", ["x", "", "1", "0", "-4", "+4", "4.0", "²", "4294967296", "9" * 30])
+def test_a_row_cell_that_is_not_a_row_of_the_original_file_rejects_the_row(cell):
+    rows = parse(f"row,email,tier\n{cell},ana@example.com,Gold\n5,ben@example.com,Gold\n")
+    [rejected, valid] = rows
+    assert isinstance(rejected, RejectedRow)
+    assert (rejected.row, rejected.in_file, rejected.label) == (2, True, "2 of this file")
+    shown = repr(cell[:20]) if cell else "empty"
+    assert rejected.reason == (
+        f"row number {shown} is not a row of the original file: keep the row column as the "
+        "rejected-rows file wrote it"
+    )
+    assert isinstance(valid, ValidRow)
+    assert valid.row == 5
+
+
+def test_the_largest_row_number_is_accepted():
+    rows = parse("row,email,tier\n4294967295,ana@example.com,Gold\n")
+    assert [r.row for r in rows if isinstance(r, ValidRow)] == [4294967295]
+
+
+def test_a_repeated_row_number_applies_its_first_row_only():
+    rows = parse(
+        "row,email,tier\n"
+        "7,ana@example.com,Gold\n"  # row 2 of this file
+        "8,ben@example.com,Gold\n"  # row 3
+        "7,cat@example.com,Gold\n"  # row 4: repeats 7
+    )
+    assert [r.row for r in rows if isinstance(r, ValidRow)] == [7, 8]
+    [repeated] = [r for r in rows if isinstance(r, RejectedRow)]
+    assert (repeated.row, repeated.in_file, repeated.cells[1]) == (7, False, "cat@example.com")
+    assert repeated.reason == (
+        "row number 7 is repeated (rows 2 and 4 of this file): only the first applies"
+    )
+
+
+def test_duplicate_emails_of_a_rejected_rows_file_name_the_original_rows():
+    rows = parse("row,email,tier\n6,ana@example.com,Gold\n3,ANA@example.com,Silver\n")
+    assert reasons(rows) == {3: "duplicate email: only row 6 applies"}
+
+
+def test_a_row_rejected_for_its_shape_keeps_its_original_number():
+    rows = parse("row,email,tier\n5,ana@example.com\n")
+    assert reasons(rows) == {5: "row has 2 cells, the header has 3"}
+
+
+def test_a_file_without_a_row_column_is_numbered_by_position():
+    rows = parse("email,tier\nana@example.com,Gold\n")
+    assert [r.row for r in rows if isinstance(r, ValidRow)] == [2]
+
+
+def test_a_repeated_row_column_is_refused():
+    with pytest.raises(HeaderError, match="repeated column row"):
+        parse("row,email,tier,row\n2,ana@example.com,Gold,3\n")
