@@ -47,9 +47,9 @@ class RecordingPublisher:
 class Kit:
     """A pipeline, its store, its publisher and per-topic offset counters."""
 
-    def __init__(self, now: datetime = NOW) -> None:
+    def __init__(self, now: datetime = NOW, publisher: RecordingPublisher | None = None) -> None:
         self.repository = MemoryCustomerRepository()
-        self.publisher = RecordingPublisher()
+        self.publisher = publisher if publisher is not None else RecordingPublisher()
         self.metrics = Metrics()
         self.health = Health()
         self.now = now

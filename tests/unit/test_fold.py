@@ -32,7 +32,7 @@ def run(records: list[Any], loaded: dict[str, StoredCustomer] | None = None, **k
         decide=partial(decide, program=PROGRAM, now=NOW, code_key=CODE_KEY),
         applied_keys=applied_keys,
         email_owners=kw.get("owners", {}),
-        parked_at=NOW,
+        now=NOW,
     )
 
 

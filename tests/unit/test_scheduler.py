@@ -13,7 +13,11 @@ from topics import names
 from workers.scheduler import PARK_GRACE, Scheduler
 
 
-def scheduler(kit: Kit, park_timeout: timedelta = timedelta(days=7)) -> Scheduler:
+def scheduler(
+    kit: Kit,
+    park_timeout: timedelta = timedelta(days=7),
+    outbox_grace: timedelta = timedelta(seconds=60),
+) -> Scheduler:
     return Scheduler(
         pipeline=kit.pipeline,
         repository=kit.repository,
@@ -23,6 +27,7 @@ def scheduler(kit: Kit, park_timeout: timedelta = timedelta(days=7)) -> Schedule
         health=kit.health,
         page=10,
         park_timeout=park_timeout,
+        outbox_grace=outbox_grace,
     )
 
 
