@@ -88,10 +88,12 @@ async def _stored(repository: MemoryCustomerRepository, *entries: OutboxEntry) -
 
 async def _until(condition: Callable[[], bool], what: str) -> None:
     """Wait until ``condition`` holds; fail after ``WAIT`` seconds."""
-    async with asyncio.timeout(WAIT):
-        while not condition():
-            await asyncio.sleep(0.001)
-    assert condition(), what
+    try:
+        async with asyncio.timeout(WAIT):
+            while not condition():
+                await asyncio.sleep(0.001)
+    except TimeoutError:
+        raise AssertionError(f"not within {WAIT} s: {what}") from None
 
 
 async def _let_others_run() -> None:
