@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
+from admin.csvtext import UTF_8, HeaderError, TextEncoding
 from admin.seen import SeenEmails
 from models.messages import DELTA_LIMIT, STAMPS_DELTA_LIMIT
 from models.tier_messages import MONTHS_LIMIT
@@ -25,11 +26,13 @@ EMAIL_LIMIT = 320
 # The envelope's shape check for emails (models.values.EmailAddress), applied without pydantic.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 FIELD_LIMIT = 16 * 1024 * 1024
 """Largest cell the reader takes (the csv module's default, 128 KiB, is below a 1 MB cell:
 past it the reader resumes inside the cell and turns its lines into rows of their own)."""
 DELIMITERS = (",", ";", "\t")
+REJECTED_COLUMNS = ("row", "reason")
+"""The rejected-rows file's own first columns: a header may hold them (they are not read), so
+that file, once fixed, imports as it is."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,6 @@ SPECS: dict[ImportKind, KindSpec] = {
 }
 
 
-class HeaderError(ValueError):
-    """The file cannot be imported as it is: unreadable, empty or with a wrong header."""
-
-
 @dataclass(frozen=True)
 class Header:
     """The checked header: the delimiter found and the index of each known column."""
@@ -107,7 +106,8 @@ def check_header(cells: list[str], spec: KindSpec) -> dict[str, int]:
     missing = [name for name in spec.required if name not in names]
     if missing:
         problems.append("missing column" + ("s " if len(missing) > 1 else " ") + ", ".join(missing))
-    unknown = [cells[i].strip() for i, name in enumerate(names) if name not in spec.columns]
+    known = spec.columns + REJECTED_COLUMNS
+    unknown = [cells[i].strip() for i, name in enumerate(names) if name not in known]
     if unknown:
         shown = ", ".join(repr(name) for name in unknown)
         problems.append("unknown column" + ("s " if len(unknown) > 1 else " ") + shown)
@@ -126,7 +126,7 @@ def check_header(cells: list[str], spec: KindSpec) -> dict[str, int]:
     return {name: i for i, name in enumerate(names)}
 
 
-def read_header(stream: IO[str], spec: KindSpec) -> Header:
+def read_header(stream: IO[str], spec: KindSpec, encoding: TextEncoding = UTF_8) -> Header:
     """Read and check the header line of a text stream positioned at its start."""
     first_line = stream.readline()
     if not first_line.strip():
@@ -134,25 +134,13 @@ def read_header(stream: IO[str], spec: KindSpec) -> Header:
             f"the file is empty or its first line is blank; it needs a header row "
             f"({', '.join(spec.required)})"
         )
-    if "\x00" in first_line or _has_surrogates(first_line):
-        raise HeaderError(
-            "the header is not UTF-8 text; save the file as CSV UTF-8 (with or without BOM)"
-        )
+    problem = encoding.header_problem(first_line)
+    if problem is not None:
+        raise HeaderError(problem)
     delimiter = detect_delimiter(first_line)
     cells = next(csv.reader([first_line], delimiter=delimiter), [])
     index = check_header(cells, spec)
     return Header(delimiter, tuple(cells), index)
-
-
-def _has_surrogates(text: str) -> bool:
-    # Undecodable bytes arrive as lone surrogates (errors="surrogateescape").
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs a microsecond a row
@@ -205,8 +193,15 @@ class RowChecker:
 
     _MAX_SPELLINGS = 1000
 
-    def __init__(self, spec: KindSpec, header: Header, tier_names: Iterable[str]) -> None:
+    def __init__(
+        self,
+        spec: KindSpec,
+        header: Header,
+        tier_names: Iterable[str],
+        encoding: TextEncoding = UTF_8,
+    ) -> None:
         self.spec = spec
+        self.encoding = encoding
         self.width = len(header.names)
         self.index = header.index
         self.tiers = {name.casefold(): name for name in tier_names}
@@ -257,8 +252,10 @@ class RowChecker:
 
     def _shape_problem(self, cells: list[str], joined: str) -> str | list[str] | None:
         """Return a reason, the cells without trailing empty ones, or None when fine."""
-        if "\x00" in joined or (not joined.isascii() and _has_surrogates(joined)):
-            return "row is not UTF-8 text (or holds NUL bytes); save the file as CSV UTF-8"
+        if "\x00" in joined or not joined.isascii():
+            problem = self.encoding.row_problem(joined)
+            if problem is not None:
+                return problem
         if len(cells) == self.width:
             return None
         if len(cells) > self.width and not "".join(cells[self.width :]).strip():

@@ -20,12 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from admin.csvrows import (
     SPECS,
-    UTF16_BOMS,
-    HeaderError,
     ImportKind,
     ParsedRow,
     RejectedRow,
@@ -34,6 +32,7 @@ from admin.csvrows import (
     parse_chunks,
     read_header,
 )
+from admin.csvtext import UTF_8, HeaderError, TextEncoding, open_csv
 from admin.rejected import RejectedFile, rejected_path
 from models.values import format_timestamp
 from topics import names
@@ -112,6 +111,7 @@ class ImportReport:
     path: Path
     batch_id: str
     dry_run: bool
+    encoding: str = UTF_8.name
     rows: int = 0
     blank_rows: int = 0
     valid: int = 0
@@ -138,6 +138,7 @@ class ImportReport:
             "batch_id": self.batch_id,
             "kind": self.kind,
             "file": str(self.path),
+            "encoding": self.encoding,
             "dry_run": self.dry_run,
             "rows": self.rows,
             "valid": self.valid,
@@ -174,6 +175,8 @@ class ImportOptions:
     actor: str | None = None
     occurred_at: datetime | None = None
     namespace: str = ""
+    encoding: TextEncoding = UTF_8
+    """What the file is read as; the batch id does not depend on it (see ``default_batch_id``)."""
     lookup_batch: int = 100
     lookups_in_flight: int = 8
     parse_chunk: int = 500
@@ -194,7 +197,11 @@ def file_digest(path: Path) -> str:
 
 
 def default_batch_id(kind: ImportKind, path: Path) -> str:
-    """Return the batch id of a file: its kind and a digest of its content."""
+    """Return the batch id of a file: its kind and a digest of its bytes.
+
+    Not of the encoding it is read in: importing a file again with ``--encoding cp1252``
+    after its accented rows were rejected as not UTF-8 must not apply its other rows twice.
+    """
     return f"{kind}-{file_digest(path)[:20]}"
 
 
@@ -211,23 +218,6 @@ def check_batch_id(batch_id: str) -> str:
             "without spaces"
         )
     return batch_id
-
-
-def open_csv(path: Path) -> tuple[IO[str], bool]:
-    """Open a CSV file as UTF-8 text (BOM dropped); return it and whether it had a BOM."""
-    try:
-        with path.open("rb") as probe:
-            start = probe.read(4)
-    except OSError as exc:
-        raise HeaderError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if start.startswith(UTF16_BOMS):
-        raise HeaderError(
-            f"{path} is UTF-16 text; save it as CSV UTF-8 (with or without BOM) and import again"
-        )
-    bom = start.startswith(b"\xef\xbb\xbf")
-    # surrogateescape: a row that is not UTF-8 is rejected on its own, the rest still imports.
-    stream = path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
-    return stream, bom
 
 
 _TIER_PAYLOAD = {"tier", "notify", "entry_rewards"}
@@ -298,15 +288,21 @@ async def run_import(
     """Import one CSV file; raise HeaderError (before sending anything) when it cannot be read."""
     started = time.perf_counter()
     spec = SPECS[options.kind]
-    stream, bom = open_csv(options.path)
+    encoding = options.encoding
+    stream, bom = open_csv(options.path, encoding)
     with stream:
         batch_id = check_batch_id(options.batch_id or default_batch_id(options.kind, options.path))
-        header = read_header(stream, spec)
-        checker = RowChecker(spec, header, options.tier_names)
-        report = ImportReport(options.kind, options.path, batch_id, options.dry_run or sink is None)
+        header = read_header(stream, spec, encoding)
+        checker = RowChecker(spec, header, options.tier_names, encoding)
+        dry_run = options.dry_run or sink is None
+        report = ImportReport(options.kind, options.path, batch_id, dry_run, encoding.name)
         try:
             rejected = RejectedFile(
-                rejected_path(options.path), header.names, delimiter=header.delimiter, bom=bom
+                rejected_path(options.path),
+                header.names,
+                delimiter=header.delimiter,
+                encoding=encoding.name,
+                bom=bom,
             )
         except OSError as exc:
             raise HeaderError(

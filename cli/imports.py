@@ -19,7 +19,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from admin.batches import BatchRecord, batch_status
 from admin.connections import admin_session, load_tier_names
-from admin.csvrows import SPECS, HeaderError, ImportKind, template
+from admin.csvrows import SPECS, ImportKind, template
+from admin.csvtext import ACCEPTED, UTF_8, HeaderError, TextEncoding, text_encoding
 from admin.imports import ImportOptions, ImportReport, check_batch_id, run_import
 from admin.sinks import KafkaSink
 from cli.commanding import plural, quiet_kafka_retries
@@ -43,7 +44,9 @@ class Kind(StrEnum):
     stamps = "stamps"
 
 
-FileArg = Annotated[Path, typer.Argument(help="The CSV file (UTF-8, comma or semicolon).")]
+FileArg = Annotated[
+    Path, typer.Argument(help="The CSV file (UTF-8 unless --encoding; comma, semicolon or tab).")
+]
 BatchOpt = Annotated[
     str | None,
     typer.Option(
@@ -59,6 +62,14 @@ ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="Who runs the import (recorded on each command).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Also print the report as JSON on stdout.")]
+EncodingOpt = Annotated[
+    str,
+    typer.Option(
+        "--encoding",
+        help=f'What the file is written in: {ACCEPTED}. Excel\'s plain "CSV" on a Western '
+        "Windows is cp1252. The rejected-rows file is written in the same encoding.",
+    ),
+]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -107,8 +118,9 @@ class _ProgressView:
 
 def _summary(report: ImportReport) -> None:
     mode = "dry run of a " if report.dry_run else ""
+    read_as = "" if report.encoding == UTF_8.name else f" read as {report.encoding}"
     errors.print(
-        f"{mode}{report.kind} import of {report.path.name}, batch {report.batch_id}",
+        f"{mode}{report.kind} import of {report.path.name}{read_as}, batch {report.batch_id}",
         highlight=False,
     )
     verb = "valid (nothing published)" if report.dry_run else "published"
@@ -134,7 +146,8 @@ def _summary(report: ImportReport) -> None:
             f"  ... {report.rejected - len(report.first_rejections)} more", highlight=False
         )
     if report.rejected_file is not None:
-        errors.print(f"  rejected rows: {report.rejected_file}", highlight=False)
+        like = "" if report.encoding == UTF_8.name else f" ({report.encoding}, like the file)"
+        errors.print(f"  rejected rows: {report.rejected_file}{like}", highlight=False)
     if not report.dry_run and report.complete:
         errors.print(
             f"  the workers apply it now; follow with `loyalty import status {report.batch_id}`",
@@ -167,12 +180,14 @@ def _run(
     dry_run: bool,
     actor: str | None,
     as_json: bool,
+    encoding_name: str,
 ) -> None:
     try:
         if batch_id is not None:
             check_batch_id(batch_id)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--batch-id") from None
+    encoding = _encoding(encoding_name)
     try:
         settings = load_settings()
         tier_names = load_tier_names(settings) if kind == "tiers" else ()
@@ -192,6 +207,7 @@ def _run(
         dry_run=dry_run,
         actor=actor,
         namespace=settings.topic_namespace,
+        encoding=encoding,
     )
     try:
         report = asyncio.run(_import(settings, options))
@@ -215,6 +231,13 @@ def _run(
         )
 
 
+def _encoding(name: str) -> TextEncoding:
+    try:
+        return text_encoding(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--encoding") from None
+
+
 @app.command("tiers")
 def tiers(
     file: FileArg,
@@ -222,9 +245,10 @@ def tiers(
     dry_run: DryRunOpt = False,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
+    encoding: EncodingOpt = UTF_8.name,
 ) -> None:
     """Put existing customers in a tier: columns email, tier (no entry rewards, no email)."""
-    _run("tiers", file, batch_id, dry_run, actor, as_json)
+    _run("tiers", file, batch_id, dry_run, actor, as_json, encoding)
 
 
 @app.command("points")
@@ -234,9 +258,10 @@ def points(
     dry_run: DryRunOpt = False,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
+    encoding: EncodingOpt = UTF_8.name,
 ) -> None:
     """Adjust points: columns email, points (+internal_note, customer_note, expires_in_months)."""
-    _run("points", file, batch_id, dry_run, actor, as_json)
+    _run("points", file, batch_id, dry_run, actor, as_json, encoding)
 
 
 @app.command("stamps")
@@ -246,9 +271,10 @@ def stamps(
     dry_run: DryRunOpt = False,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
+    encoding: EncodingOpt = UTF_8.name,
 ) -> None:
     """Adjust stamps: columns email, stamps (+internal_note, customer_note)."""
-    _run("stamps", file, batch_id, dry_run, actor, as_json)
+    _run("stamps", file, batch_id, dry_run, actor, as_json, encoding)
 
 
 @app.command("template")

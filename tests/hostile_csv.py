@@ -4,7 +4,8 @@ A generated ``CsvCase`` is a points import: a header, then rows built one by one
 broken in one known way (NUL bytes, 1 MB cells, formula-looking cells, ragged rows, an email
 repeated, an email no customer holds, text the file's encoding cannot carry as UTF-8, quotes,
 separators and line breaks inside quoted cells, blank lines), written with one of the
-separators the import reads and in UTF-8 with or without a BOM or in latin-1/cp1252. Files
+separators the import reads and in UTF-8 with or without a BOM or in latin-1/cp1252 (whose
+rows that are not ASCII import only with ``--encoding`` of the file's encoding). Files
 the import cannot read at all (UTF-16, no header) are their own cases, with the words the
 error must say. Used by tests/unit/test_import_fuzz.py and tests/integration/test_import_fuzz.py.
 """
@@ -37,6 +38,12 @@ class RowSpec:
     email: str = ""
     delta: int = 0
     notes: tuple[str, str] = ("", "")
+    valid_in_own_encoding: bool = False
+    """Rejected only as not UTF-8: valid when read with ``--encoding`` of the file's encoding."""
+
+    def fate_when(self, own_encoding: bool) -> RowFate:
+        """The fate when read as UTF-8 (default) or in the file's own encoding."""
+        return "valid" if own_encoding and self.valid_in_own_encoding else self.fate
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,14 @@ class CsvCase:
     """For a file the import cannot read: words its one error must contain."""
     labels: list[str] = field(default_factory=list)
 
-    def fate(self, fate: RowFate) -> dict[int, RowSpec]:
-        """The rows of one fate, by row number."""
-        return {n: r for n, r in self.rows.items() if r.fate == fate}
+    def fate(self, fate: RowFate, *, own_encoding: bool = False) -> dict[int, RowSpec]:
+        """The rows of one fate, by row number; ``own_encoding``: read with ``--encoding``."""
+        return {n: r for n, r in self.rows.items() if r.fate_when(own_encoding) == fate}
+
+    @property
+    def single_byte(self) -> bool:
+        """Whether the file is latin-1 or cp1252 (it imports fully only with ``--encoding``)."""
+        return not self.encoding.startswith("utf-8")
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,18 @@ def row_spec(draw: st.DrawFn, people: People, n: int, encoding: str, seen: list[
         return RowSpec((*good, "", ""), "valid", email=fresh, delta=delta, notes=notes)
     if how == "blank":
         return RowSpec((), "blank")
+    if how == "not utf-8":
+        note = draw(st.sampled_from(["café", "Zoë", "£5"]))
+        cells = (fresh, good[1], note, "")
+        return RowSpec(
+            cells,
+            "rejected",
+            "not UTF-8",
+            email=fresh,
+            delta=delta,
+            notes=(note, ""),
+            valid_in_own_encoding=True,
+        )
     cells, reason = _broken(draw, how, good, people, n, seen)
     return RowSpec(cells, "rejected", reason)
 
@@ -144,10 +168,8 @@ def _broken(
         return (email, points), "row has 2 cells, the header has 4"
     if how == "long row":
         return (*good, "surplus"), "row has 5 cells, the header has 4"
-    if how == "empty email":
-        return ("", *good[1:]), "email is empty"
-    assert how == "not utf-8", how
-    return (email, points, draw(st.sampled_from(["café", "Zoë", "£5"])), ""), "not UTF-8"
+    assert how == "empty email", how
+    return ("", *good[1:]), "email is empty"
 
 
 def _write(rows: list[RowSpec], delimiter: str, quote_all: bool) -> str:

@@ -30,7 +30,7 @@ from store.repository import (
 )
 from topics.codec import MessageError, parse_message, to_json
 from topics.names import Topics
-from topics.routing import DeadLetter, output_topic
+from topics.routing import DeadLetter, output_topic, route_problem
 
 Decider = Callable[[CustomerState | None, InputMessage], Decision]
 """``decide`` with the program, the clock reading and the keys bound (see workers.batch)."""
@@ -89,6 +89,9 @@ def decode(
         message = parse_message(raw)
     except MessageError as exc:
         return replace(record, error=exc)
+    problem = route_problem(message.type, message.customer_id, record.source, key)
+    if problem is not None:
+        return replace(record, error=MessageError(*problem))
     return replace(record, message=message)
 
 

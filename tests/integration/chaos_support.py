@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from cli.soak_run import LagReader
@@ -41,7 +40,7 @@ from stack.process import read_pid
 from stack.smtp import SmtpService
 from stack.worker import START_TIMEOUT, WorkerError
 from store.indexes import CUSTOMERS, PARKED
-from tests.integration.pipeline_harness import crash, share_kafka_jars, topic_partitions
+from tests.integration.pipeline_harness import crash, read_to_end, share_kafka_jars
 from topics.names import Topics
 from workers.app import group_id as worker_group
 
@@ -252,22 +251,7 @@ def _json_field(line: str, name: str) -> str:
 
 async def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
     """Return every message on one namespaced topic, up to its end offsets when called."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        partitions = await topic_partitions(settings, [topic])
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[dict[str, Any]] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batch = await consumer.getmany(timeout_ms=500)
-            found += [json.loads(r.value) for part in batch.values() for r in part]
-        return found
-    finally:
-        await consumer.stop()
+    return await read_to_end(settings, topic)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from settings import Settings
+from tests.integration.pipeline_harness import read_to_end
 from topics.names import Topics
 
 
@@ -83,24 +84,8 @@ async def publish(settings: Settings, topic: str, messages: Iterable[dict[str, A
 
 
 async def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    """Return every message currently on a namespaced topic."""
-    consumer = AIOKafkaConsumer(
-        Topics(settings.topic_namespace).name(topic),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    try:
-        found: list[dict[str, Any]] = []
-        while True:
-            batch = await consumer.getmany(timeout_ms=500)
-            if not batch:
-                return found
-            found += [json.loads(r.value) for part in batch.values() for r in part]
-    finally:
-        await consumer.stop()
+    """Return every message on a namespaced topic, up to its end offsets when called."""
+    return await read_to_end(settings, Topics(settings.topic_namespace).name(topic))
 
 
 def mails_to(mail_dir: Path, address: str) -> list[EmailMessage]:

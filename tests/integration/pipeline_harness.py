@@ -319,6 +319,30 @@ async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[To
         await producer.stop()
 
 
+async def read_to_end(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    """Return every message on a namespaced topic, up to its end offsets when called.
+
+    Reads until each partition's position reaches the end offset it had at the call, so a
+    slow fetch cannot end the read early (an empty poll proves nothing).
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(settings, [topic])
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[dict[str, Any]] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(timeout_ms=500)
+            found += [json.loads(r.value) for part in batch.values() for r in part if r.value]
+        return found
+    finally:
+        await consumer.stop()
+
+
 def state_mismatches(load: Load, states: dict[str, CustomerState]) -> list[str]:
     """Describe every customer whose stored state differs from the oracle's."""
     problems = []

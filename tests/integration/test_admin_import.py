@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,46 @@ async def test_a_dry_run_publishes_nothing_and_keeps_no_record(
     done = program.cli("import", "points", str(path), "--dry-run", "--batch-id", f"d-{unique}")
     assert "1 valid (nothing published)" in done.stderr
     program.cli("import", "status", f"d-{unique}", check=1)
+
+
+POINTS_CP1252 = (
+    "email;points;internal_note\r\n"
+    "ana@example.com;5;plain\r\n"  # row 2: ASCII, valid in every encoding
+    "ben@example.com;10;Zoë paid €5\r\n"  # row 3: not UTF-8, valid as cp1252
+).encode("cp1252")
+
+
+async def test_a_cp1252_file_imports_with_its_encoding_as_the_same_batch(
+    program: Isolated, unique: str, tmp_path: Path
+) -> None:
+    ids = await seed_customers(program.settings, ["ana@example.com", "ben@example.com"], unique)
+    path = tmp_path / "points.csv"
+    path.write_bytes(POINTS_CP1252)
+
+    first = program.cli("import", "points", str(path), "--json")
+    assert "row 3: row is not UTF-8 text: save the file as CSV UTF-8 or import it with " in (
+        " ".join(first.stderr.split())  # the console wraps long lines
+    )
+    assert json.loads(first.stdout)["encoding"] == "utf-8"
+    again = program.cli("import", "points", str(path), "--encoding", "Windows-1252", "--json")
+    report = json.loads(again.stdout)
+    assert "points import of points.csv read as cp1252, batch" in again.stderr
+    assert (report["encoding"], report["published"], report["rejected"]) == ("cp1252", 2, 0)
+    assert report["batch_id"] == json.loads(first.stdout)["batch_id"]  # the same file's batch
+
+    topic = Topics(program.settings.topic_namespace).adjustments
+    messages = await read_topic(program.settings, topic, 3)
+    batch = report["batch_id"]
+    assert sorted(m["id"] for m in messages) == [f"{batch}:2", f"{batch}:2", f"{batch}:3"]
+    ben = next(m for m in messages if m["id"] == f"{batch}:3")
+    assert ben["customer_id"] == ids["ben@example.com"]
+    assert ben["data"]["internal_note"] == "Zoë paid €5"
+
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + POINTS_CP1252.decode("cp1252").encode())
+    done = program.cli("import", "points", str(bom), "--encoding", "latin-1", check=1)
+    assert "looks like CSV UTF-8; import it without --encoding latin-1" in " ".join(
+        done.stderr.split()
+    )
+    done = program.cli("import", "points", str(path), "--encoding", "utf-16", check=2)
+    assert "accepted: utf-8 (the default), cp1252 (or windows-1252)" in done.stderr

@@ -88,7 +88,7 @@ async def test_a_crashing_consumer_dead_letters_the_batch_and_goes_on(
                 len(await read_topic(settings, names.DEAD_LETTER)) >= 2 and b["id"] in consumer.done
             )
 
-        await eventually(letters, within=30, what="two dead letters and the good message")
+        await eventually(letters, within=60, what="two dead letters and the good message")
     finally:
         loop.stop()
         await task

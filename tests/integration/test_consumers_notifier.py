@@ -54,7 +54,7 @@ async def test_tier_upgrade_sends_one_escaped_email(
         async def arrived() -> bool:
             return len(mails_to(smtp.mail_dir, address)) >= 1
 
-        await eventually(arrived, within=30, what="the upgrade email")
+        await eventually(arrived, within=60, what="the upgrade email")
     [mail] = mails_to(smtp.mail_dir, address)
     assert "Gold" in mail["Subject"]
     assert mail["To"] == address
@@ -116,7 +116,7 @@ async def test_suppressed_batch_removed_and_opted_out_customers_get_no_email(
         async def all_finished() -> bool:
             return finished(running.metrics, "notifier") >= len(messages)
 
-        await eventually(all_finished, within=30, what="the notifier to finish 5 requests")
+        await eventually(all_finished, within=60, what="the notifier to finish 5 requests")
     assert len(mails_to(smtp.mail_dir, control)) == 1
     for address in (removed, opted_out, imported, erased):
         assert mails_to(smtp.mail_dir, address) == [], address
@@ -153,13 +153,13 @@ async def test_the_same_notification_later_sends_no_second_email(
         async def sent() -> bool:
             return len(mails_to(smtp.mail_dir, address)) == 1
 
-        await eventually(sent, within=30, what="the first email")
+        await eventually(sent, within=60, what="the first email")
         await publish(settings, names.NOTIFICATIONS, [message])
 
         async def second_seen() -> bool:
             return finished(running.metrics, "notifier") >= 2
 
-        await eventually(second_seen, within=30, what="the repeated request to be handled")
+        await eventually(second_seen, within=60, what="the repeated request to be handled")
     # A restarted notifier (new process, same group) sees it again only if uncommitted; the
     # ledger answers either way.
     assert len(mails_to(smtp.mail_dir, address)) == 1
@@ -189,7 +189,7 @@ async def test_smtp_outage_holds_the_email_until_the_server_is_back(
                 >= 2
             )
 
-        await eventually(waiting_for_smtp, within=30, what="the notifier to notice the outage")
+        await eventually(waiting_for_smtp, within=60, what="the notifier to notice the outage")
         assert not await running.loops[0].ready()
         controller = Controller(handler, hostname="127.0.0.1", port=port)
         controller.start()

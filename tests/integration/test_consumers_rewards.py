@@ -81,7 +81,7 @@ async def test_grant_becomes_one_coupon_that_follows_use_and_revoke(
             async def check() -> bool:
                 return finished(running.metrics, "rewards") >= count
 
-            await eventually(check, within=30, what=f"{count} reward events handled")
+            await eventually(check, within=60, what=f"{count} reward events handled")
 
         await publish(settings, names.REWARDS, [granted, granted, second, expired])
         await handled(4)  # every message finishes: the repeated grant as a no-op

@@ -114,7 +114,7 @@ async def test_login_over_tls_delivers(
             async def delivered() -> bool:
                 return len(handler.to(address)) == 1
 
-            await eventually(delivered, within=30, what=f"the email over {security}")
+            await eventually(delivered, within=60, what=f"the email over {security}")
     finally:
         controller.stop()
 
@@ -157,7 +157,7 @@ async def test_refused_login_holds_the_emails_instead_of_dead_lettering_them(
                     >= 2
                 )
 
-            await eventually(held, within=30, what="the notifier to hold the batch")
+            await eventually(held, within=90, what="the notifier to hold the batch")
             # aiosmtpd answers a failed login slowly (a read timeout here); either way it is an
             # outage of the service's configuration, not a bad message.
             assert running.loops[0].outage is not None

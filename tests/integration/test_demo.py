@@ -75,7 +75,7 @@ async def test_demo_scenario_runs_through_the_worker(
     mails = [
         email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in result.mail_files
     ]
-    assert len(mails) == len(requests)
+    assert len(mails) == len({r["id"] for r in requests})  # an id published twice is one email
     to_alice = [m for m in mails if m["To"] == f"alice.{result.run_id}@example.test"]
     upgrade = next(m for m in to_alice if "Silver" in m["Subject"])
     assert silver[0]["code"] in upgrade.get_body(preferencelist=("plain",)).get_content()

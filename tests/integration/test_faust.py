@@ -179,7 +179,7 @@ class FaustProbe:
         """Wait until the worker logs that it is ready."""
         await eventually(
             lambda: _logged(worker, "Worker ready"),
-            within=30,
+            within=90,
             what="worker ready",
             detail=worker.log,
         )
@@ -191,9 +191,9 @@ class FaustProbe:
             assert worker.proc.poll() is None, "faust worker exited:\n" + worker.log()
             return len(self.rows()) >= n
 
-        await eventually(processed, within=30, what=f"{n} events processed", detail=worker.log)
+        await eventually(processed, within=90, what=f"{n} events processed", detail=worker.log)
         await eventually(
-            lambda: _ge(self.committed(), n), within=30, what=f"commit of {n}", detail=worker.log
+            lambda: _ge(self.committed(), n), within=90, what=f"commit of {n}", detail=worker.log
         )
 
     async def first_run(self, n: int) -> None:

@@ -265,12 +265,12 @@ async def test_group_rebalances_when_members_join_and_leave(kafka: Settings, uni
     first, second = member(), member()
     await first.start()
     try:
-        await eventually(owned(first), within=20, what="the first member to own both partitions")
+        await eventually(owned(first), within=60, what="the first member to own both partitions")
         await second.start()
         try:
-            await eventually(owned(first, second), within=20, what="a split after the join")
+            await eventually(owned(first, second), within=60, what="a split after the join")
         finally:
             await second.stop()
-        await eventually(owned(first), within=20, what="the survivor to own both partitions")
+        await eventually(owned(first), within=60, what="the survivor to own both partitions")
     finally:
         await first.stop()

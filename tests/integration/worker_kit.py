@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
 from settings import ENV_PREFIX, Settings
 from stack.worker import WorkerProcess, worker_env
+from tests.integration.pipeline_harness import read_to_end
 from tests.integration.waiting import eventually
 from topics.names import Topics
 
@@ -150,33 +151,31 @@ class WorkerUnderTest:
         )
         return seen["last"]  # type: ignore[no-any-return]
 
-    async def outputs(self, contract_topic: str) -> list[dict[str, Any]]:
-        """Every message on one of the worker's topics so far (read from the beginning)."""
-        consumer = AIOKafkaConsumer(
-            self.topics.name(contract_topic),
-            bootstrap_servers=self.bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            found: list[dict[str, Any]] = []
-            while True:
-                batch = await consumer.getmany(timeout_ms=300)
-                if not batch:
-                    return found
-                for records in batch.values():
-                    found.extend(json.loads(r.value) for r in records)
-        finally:
-            await consumer.stop()
+    async def outputs(
+        self, contract_topic: str, *, every_copy: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every message on one of the worker's topics so far, each id once unless told.
+
+        Output ids are deterministic and may be published again after a crash or a rebalance
+        (the outbox); the contract lets consumers deduplicate by id, and so do the tests.
+        """
+        found = await read_to_end(self.settings, self.topics.name(contract_topic))
+        if every_copy:
+            return found
+        return list({message["id"]: message for message in found}.values())
 
     async def wait_outputs(
-        self, contract_topic: str, check: Callable[[list[dict[str, Any]]], bool], what: str
+        self,
+        contract_topic: str,
+        check: Callable[[list[dict[str, Any]]], bool],
+        what: str,
+        *,
+        every_copy: bool = False,
     ) -> list[dict[str, Any]]:
         seen: dict[str, list[dict[str, Any]]] = {"last": []}
 
         async def ok() -> bool:
-            seen["last"] = await self.outputs(contract_topic)
+            seen["last"] = await self.outputs(contract_topic, every_copy=every_copy)
             return check(seen["last"])
 
         await eventually(ok, within=60, what=what, detail=lambda: f"{seen['last']}\n{self.log()}")

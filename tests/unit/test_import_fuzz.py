@@ -3,7 +3,9 @@
 Each row of a generated file knows its fate (tests/hostile_csv.py): every bad row must be in
 the rejected-rows file with its row number and a reason that says what is wrong, every good
 row published exactly once with its values verbatim, and a file that cannot be read at all
-must fail with one error that says why, before anything is published.
+must fail with one error that says why, before anything is published. A latin-1 or cp1252
+file is imported twice: as UTF-8 (its rows that are not ASCII are rejected) and with
+``--encoding`` of its encoding (they import too, verbatim).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from admin.csvrows import HeaderError
+from admin.csvtext import UTF_8, HeaderError, TextEncoding, text_encoding
 from admin.imports import Delivered, ImportOptions, ImportReport, run_import
 from tests.hostile_csv import UNREADABLE, CsvCase, People, csv_case, rejected_rows
 
@@ -48,19 +50,23 @@ class Sink:
         self.waiting.clear()
 
 
-def import_file(path: Path, sink: Sink) -> ImportReport:
-    options = ImportOptions("points", path, (), batch_id="fuzz", lookup_batch=3, parse_chunk=4)
+def import_file(path: Path, sink: Sink, encoding: TextEncoding = UTF_8) -> ImportReport:
+    options = ImportOptions(
+        "points", path, (), batch_id="fuzz", encoding=encoding, lookup_batch=3, parse_chunk=4
+    )
     return asyncio.run(run_import(options, Directory(), sink))
 
 
-def check_case(case: CsvCase, path: Path, sink: Sink, report: ImportReport) -> None:
+def check_case(
+    case: CsvCase, path: Path, sink: Sink, report: ImportReport, *, own_encoding: bool = False
+) -> None:
     """Every row where its fate says, once; see the module docstring."""
     rejected = rejected_rows(path, case.delimiter)
-    expected = case.fate("rejected")
+    expected = case.fate("rejected", own_encoding=own_encoding)
     assert sorted(rejected) == sorted(expected)
     for row, spec in expected.items():
         assert spec.reason.casefold() in rejected[row].casefold(), (row, rejected[row])
-    valid = case.fate("valid")
+    valid = case.fate("valid", own_encoding=own_encoding)
     assert sorted(m["batch"]["row"] for m in sink.sent) == sorted(valid)  # each once
     for message in sink.sent:
         spec = valid[message["batch"]["row"]]
@@ -83,6 +89,11 @@ def test_every_row_of_a_hostile_file_is_published_once_or_reported(case: CsvCase
         sink = Sink()
         report = import_file(path, sink)
         check_case(case, path, sink, report)
+        if case.single_byte:
+            sink = Sink()
+            report = import_file(path, sink, text_encoding(case.encoding))
+            check_case(case, path, sink, report, own_encoding=True)
+            assert report.encoding == case.encoding
 
 
 @pytest.mark.parametrize(("label", "raw", "words"), UNREADABLE, ids=[u[0] for u in UNREADABLE])

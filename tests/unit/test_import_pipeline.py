@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from admin.csvrows import HeaderError
+from admin.csvtext import HeaderError
 from admin.imports import (
     UNKNOWN_CUSTOMER,
     Delivered,

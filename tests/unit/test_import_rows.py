@@ -8,7 +8,6 @@ import pytest
 
 from admin.csvrows import (
     SPECS,
-    HeaderError,
     RejectedRow,
     RowChecker,
     ValidRow,
@@ -16,6 +15,7 @@ from admin.csvrows import (
     read_header,
     template,
 )
+from admin.csvtext import HeaderError
 from admin.seen import SeenEmails
 
 TIERS = ("Bronze", "Silver", "Gold")

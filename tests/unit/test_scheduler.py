@@ -57,7 +57,7 @@ async def test_parked_message_of_an_existing_customer_is_applied_by_the_sweep() 
     parked = await kit.repository.parked_for({"ghost"})
     [ghost] = parked["ghost"]
     await kit.repository.park(
-        [replace(ghost, customer_id="c-1", offset=order.offset, value=order.value)]
+        [replace(ghost, customer_id="c-1", offset=order.offset, key=order.key, value=order.value)]
     )
     kit.now = NOW + PARK_GRACE + timedelta(seconds=1)
     report = await scheduler(kit).run_once()
