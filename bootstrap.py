@@ -179,6 +179,7 @@ async def open_worker(
         health=health,
         page=settings.scheduler_page,
         park_timeout=settings.park_timeout,
+        outbox_grace=settings.outbox_grace,
     )
     token = settings.web_token()
     web_app = None

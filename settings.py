@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     """Seconds between scheduler runs (time events, parked messages, outbox backlog)."""
     scheduler_page: Annotated[int, Field(ge=1, le=10_000)] = 500
     """Customers per page of the scheduler's due query."""
+    outbox_grace: Duration = Field(default=timedelta(seconds=60), ge=timedelta(0))
+    """How old an unsent output must be before the scheduler republishes it: younger ones are
+    being published by the worker that wrote them (seconds, or ISO 8601 like ``PT1M``)."""
     web_host: str = "127.0.0.1"
     web_port: Port = 6066
     api_token: SecretStr | None = None

@@ -133,7 +133,7 @@ class Seeder:
             decide=self.rules,
             applied_keys=applied_keys,
             email_owners={},
-            parked_at=self.now,
+            now=self.now,
         )
         saved = await self.repository.save_batch(result.writes)
         if saved.conflicts or saved.email_taken:

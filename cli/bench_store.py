@@ -133,7 +133,7 @@ async def measure_store(
             decide=seeder.rules,
             applied_keys=applied_keys,
             email_owners={},
-            parked_at=now,
+            now=now,
         )
         await timed("save_batch", repository.save_batch(result.writes))
         sent = {w.customer_id: [e.output_id for e in w.outbox] for w in result.writes if w.outbox}

@@ -253,15 +253,33 @@ def decode_customer(
 
 
 def encode_outbox(entry: OutboxEntry) -> Document:
-    """Return an outbox entry as stored in the customer document."""
-    return {"id": entry.output_id, "topic": entry.topic, "key": entry.key, "value": entry.value}
+    """Return an outbox entry as stored in the customer document (``written_at`` if known)."""
+    doc: Document = {
+        "id": entry.output_id,
+        "topic": entry.topic,
+        "key": entry.key,
+        "value": entry.value,
+    }
+    if entry.written_at is not None:
+        doc["written_at"] = to_millis(entry.written_at)  # as BSON keeps it, on both stores
+    return doc
 
 
 def decode_outbox(doc: Document) -> OutboxEntry:
-    """Return an outbox entry from the customer document."""
+    """Return an outbox entry from the customer document (no ``written_at``: stored before it)."""
     return OutboxEntry(
-        output_id=doc["id"], topic=doc["topic"], key=doc["key"], value=bytes(doc["value"])
+        output_id=doc["id"],
+        topic=doc["topic"],
+        key=doc["key"],
+        value=bytes(doc["value"]),
+        written_at=doc.get("written_at"),
     )
+
+
+def outbox_due(doc: Document, written_before: datetime) -> bool:
+    """Whether a stored outbox entry was written before the cutoff (or has no write time)."""
+    written_at = doc.get("written_at")
+    return written_at is None or written_at < to_millis(written_before)
 
 
 def id_chunk_doc(

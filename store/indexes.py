@@ -26,6 +26,8 @@ PARKED = "parked_messages"
 LOOKUP = "customer_lookup"
 CODES = "reward_codes"
 META = "store_meta"
+OUTBOX_INDEX = "outbox_pending"
+"""Sparse on ``outbox.id``: only customers with unsent outputs (the republish query hints it)."""
 
 INDEXES: dict[str, list[IndexModel]] = {
     CUSTOMERS: [
@@ -33,7 +35,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("email_key", ASCENDING)], name="email_unique_sparse", unique=True, sparse=True
         ),
         # Sparse on a path inside the array: only customers with unsent outputs are in it.
-        IndexModel([("outbox.id", ASCENDING)], name="outbox_pending", sparse=True),
+        IndexModel([("outbox.id", ASCENDING)], name=OUTBOX_INDEX, sparse=True),
     ],
     # Every index above is paid on every state update; these live in the lookup collection,
     # written only when they change (store/mongo_lookup.py).

@@ -177,15 +177,25 @@ class MemoryCustomerRepository:
         return docs.batch_counts(batch_id, rows)
 
     async def pending_outbox(
-        self, *, customer_ids: Collection[str] | None = None, limit: int = 1000
+        self,
+        *,
+        customer_ids: Collection[str] | None = None,
+        written_before: datetime | None = None,
+        limit: int = 1000,
     ) -> list[PendingOutbox]:
-        """Return customers with unsent outputs, by customer id."""
+        """Return customers with unsent outputs (written before the cutoff), by customer id."""
         wanted = sorted(customer_ids if customer_ids is not None else self.customers)
         pending = []
         for cid in wanted:
             doc = self.customers.get(cid)
-            if doc is not None and doc["outbox"]:
-                entries = tuple(docs.decode_outbox(e) for e in doc["outbox"])
+            if doc is None:
+                continue
+            entries = tuple(
+                docs.decode_outbox(e)
+                for e in doc["outbox"]
+                if written_before is None or docs.outbox_due(e, written_before)
+            )
+            if entries:
                 pending.append(PendingOutbox(customer_id=cid, entries=entries))
         return pending[:limit]
 

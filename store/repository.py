@@ -64,6 +64,10 @@ class OutboxEntry:
     """The logical output topic (``loyalty.tier-changes`` ...); the worker adds its namespace."""
     key: str
     value: bytes
+    written_at: datetime | None = None
+    """When the batch that wrote it ran (its clock reading); ``None`` for entries stored before
+    the field existed, which count as written long ago. The scheduler republishes an entry only
+    once it is older than ``LOYALTY_OUTBOX_GRACE`` (the worker that wrote it publishes it)."""
 
 
 @dataclass(frozen=True)
@@ -273,9 +277,17 @@ class CustomerRepository(Protocol):
         ...
 
     async def pending_outbox(
-        self, *, customer_ids: Collection[str] | None = None, limit: int = 1000
+        self,
+        *,
+        customer_ids: Collection[str] | None = None,
+        written_before: datetime | None = None,
+        limit: int = 1000,
     ) -> list[PendingOutbox]:
-        """Return customers with unsent outputs (all, or only these), at most ``limit``."""
+        """Return customers with unsent outputs (all, or only these), at most ``limit``.
+
+        With ``written_before``, only entries written before it (or with no ``written_at``)
+        are returned, and only customers holding at least one such entry.
+        """
         ...
 
     async def mark_sent(self, sent: Mapping[str, Collection[str]]) -> None:

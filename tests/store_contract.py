@@ -321,6 +321,40 @@ class CustomerRepositoryContract:
         assert with_outbox in found
         assert without not in found
 
+    async def test_pending_outbox_written_before_returns_only_older_entries(
+        self, repo: CustomerRepository
+    ) -> None:
+        cutoff = T0 + timedelta(minutes=1)
+        mixed, young, legacy, at_cutoff = new_id(), new_id(), new_id(), new_id()
+        old_at = T0 + timedelta(microseconds=123_456)  # kept to the millisecond, as in BSON
+        await create(
+            repo,
+            customer(mixed),
+            outbox=(_out("m-old", old_at), _out("m-new", cutoff + timedelta(seconds=1))),
+        )
+        await create(repo, customer(young), outbox=(_out("y", cutoff + timedelta(minutes=5)),))
+        await create(repo, customer(legacy), outbox=(_out("l"),))  # stored before written_at
+        await create(repo, customer(at_cutoff), outbox=(_out("c", cutoff),))
+        ours = {mixed, young, legacy, at_cutoff}
+
+        pending = await repo.pending_outbox(written_before=cutoff, limit=100_000)
+        due = {p.customer_id: p.entries for p in pending if p.customer_id in ours}
+
+        assert set(due) == {mixed, legacy}
+        assert [e.output_id for e in due[mixed]] == ["m-old"]
+        assert due[mixed][0].written_at == T0 + timedelta(milliseconds=123)
+        assert due[legacy] == (_out("l"),)
+        only = await repo.pending_outbox(customer_ids=[mixed, young], written_before=cutoff)
+        assert [(p.customer_id, [e.output_id for e in p.entries]) for p in only] == [
+            (mixed, ["m-old"])
+        ]
+
+        await repo.mark_sent({mixed: ["m-old"]})
+        later = await repo.pending_outbox(written_before=cutoff, limit=100_000)
+        assert mixed not in {p.customer_id for p in later}
+        [still] = await repo.pending_outbox(customer_ids=[mixed])
+        assert [e.output_id for e in still.entries] == ["m-new"]
+
     # --- activity -----------------------------------------------------------------------------
 
     async def test_activity_is_newest_first_in_pages_and_reinserting_is_a_no_op(
@@ -786,7 +820,11 @@ def _lot(expires_at: datetime | None = None) -> PointsLot:
     )
 
 
-def _out(output_id: str) -> OutboxEntry:
+def _out(output_id: str, written_at: datetime | None = None) -> OutboxEntry:
     return OutboxEntry(
-        output_id=output_id, topic="loyalty.tier-changes", key="k", value=b'{"id": "\xc3\xa9"}'
+        output_id=output_id,
+        topic="loyalty.tier-changes",
+        key="k",
+        value=b'{"id": "\xc3\xa9"}',
+        written_at=written_at,
     )

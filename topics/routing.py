@@ -25,6 +25,55 @@ def output_topic(message_type: str, topics: names.Topics) -> str:
         raise ValueError(f"no output topic for message type {message_type!r}") from None
 
 
+# Input types by family, the same way: the contract lists each type under one input topic. The
+# engine's own time events travel with the commands of their family (points.expire,
+# points.confirm and reminder.due on adjustments, tier.expire on tier-commands).
+_INPUT_TOPIC: dict[str, str] = {
+    "customer": names.CUSTOMERS,
+    "order": names.ORDERS,
+    "points": names.ADJUSTMENTS,
+    "stamps": names.ADJUSTMENTS,
+    "reward": names.ADJUSTMENTS,
+    "reminder": names.ADJUSTMENTS,
+    "tier": names.TIER_COMMANDS,
+}
+
+
+def input_topic(message_type: str) -> str:
+    """Return the contract's input topic a message of this type belongs on."""
+    family = message_type.split(".", 1)[0]
+    try:
+        return _INPUT_TOPIC[family]
+    except KeyError:
+        raise ValueError(f"no input topic for message type {message_type!r}") from None
+
+
+def route_problem(
+    message_type: str, customer_id: str, source: str, key: bytes | None
+) -> tuple[str, str] | None:
+    """Return ``(code, message)`` when a valid message came the wrong way, else None.
+
+    Per-customer order holds only within one topic-partition: a type on another topic than its
+    own, or keyed by something else than its customer, could overtake what came before it (a
+    refund before its order). ``source`` is the contract's name of the topic it was read from.
+    """
+    belongs = input_topic(message_type)
+    if source != belongs:
+        return (
+            "wrong_topic",
+            f"{message_type} belongs on {belongs}, not {source}; publish it there "
+            "(each customer's messages stay in order only within one topic)",
+        )
+    if key != customer_id.encode("utf-8"):
+        shown = "no key" if key is None else f"key {key.decode('utf-8', 'backslashreplace')!r}"
+        return (
+            "key_mismatch",
+            f"message has {shown}; the Kafka key must be its customer_id {customer_id!r} in "
+            "UTF-8, so that a customer's messages share a partition and stay in order",
+        )
+    return None
+
+
 DEAD_LETTER_LIMIT = 900_000
 """Largest dead letter, in bytes of JSON: below the producer's and the broker's default message
 size (1 MiB) with room for the key. A value that fits the broker can double or more once

@@ -19,6 +19,7 @@ from typing import TypeVar
 import structlog
 
 from models.messages import CustomerUpserted, InputMessage, ManageTier
+from store.errors import is_permanent
 from store.repository import (
     ActivityRecord,
     CustomerRepository,
@@ -321,7 +322,11 @@ class Pipeline:
         )
 
     async def _store(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
-        return await retrying(operation, what=what, dependency="store", health=self.health)
+        # A refused write or a bug is raised, not retried: the batch's record-by-record redo
+        # then sets aside only the record it belongs to (store/errors.py).
+        return await retrying(
+            operation, what=what, dependency="store", health=self.health, permanent=is_permanent
+        )
 
     def _count(self, outcome: Outcome) -> None:
         self.metrics.events.labels(type=outcome.message_type, outcome=outcome.kind).inc()

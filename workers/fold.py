@@ -30,7 +30,7 @@ from store.repository import (
 )
 from topics.codec import MessageError, parse_message, to_json
 from topics.names import Topics
-from topics.routing import DeadLetter, output_topic
+from topics.routing import DeadLetter, output_topic, route_problem
 
 Decider = Callable[[CustomerState | None, InputMessage], Decision]
 """``decide`` with the program, the clock reading and the keys bound (see workers.batch)."""
@@ -89,6 +89,9 @@ def decode(
         message = parse_message(raw)
     except MessageError as exc:
         return replace(record, error=exc)
+    problem = route_problem(message.type, message.customer_id, record.source, key)
+    if problem is not None:
+        return replace(record, error=MessageError(*problem))
     return replace(record, message=message)
 
 
@@ -140,13 +143,14 @@ class _Customer:
         return max(stored, self.offsets.get(tp, -1))
 
 
-def outbox_entry(output: OutputMessage) -> OutboxEntry:
+def outbox_entry(output: OutputMessage, written_at: datetime) -> OutboxEntry:
     """Return the outbox entry of one output (contract topic; the publisher adds the namespace)."""
     return OutboxEntry(
         output_id=output.id,
         topic=output_topic(output.type, _CONTRACT),
         key=output.customer_id,
         value=to_json(output),
+        written_at=written_at,
     )
 
 
@@ -170,10 +174,10 @@ def fold(
     decide: Decider,
     applied_keys: Callable[[InputMessage], tuple[str, ...]],
     email_owners: Mapping[str, str],
-    parked_at: datetime,
+    now: datetime,
 ) -> Fold:
     """Fold a batch of records over the loaded customers; see the module docstring."""
-    folder = Folder(loaded, decide, applied_keys, dict(email_owners), parked_at)
+    folder = Folder(loaded, decide, applied_keys, dict(email_owners), now)
     for record in records:
         folder.out.outcomes.append(folder.apply(record))
     return folder.finish()
@@ -187,7 +191,8 @@ class Folder:
     decide: Decider
     applied_keys: Callable[[InputMessage], tuple[str, ...]]
     owners: dict[str, str]
-    parked_at: datetime
+    now: datetime
+    """The batch's clock reading: when its records are parked and its outputs written."""
     out: Fold = field(default_factory=Fold)
     customers: dict[str, _Customer] = field(default_factory=dict)
 
@@ -227,7 +232,7 @@ class Folder:
                 return self.reject(record, code, rejection.reason if rejection else "", customer)
             if record.parked is not None:
                 return Outcome(record, "waiting", code)
-            self.out.park.append(_parked(record, message.customer_id, self.parked_at))
+            self.out.park.append(_parked(record, message.customer_id, self.now))
             return Outcome(record, "parked", code)
         if record.parked is not None:
             customer.drained.append(record.parked)
@@ -236,7 +241,7 @@ class Folder:
             return Outcome(record, "duplicate")
         customer.state = decision.state
         customer.changed = True
-        customer.outbox.extend(outbox_entry(output) for output in decision.outputs)
+        customer.outbox.extend(outbox_entry(output, self.now) for output in decision.outputs)
         customer.activity.extend(_activity(entry, message) for entry in decision.activity)
         customer.applied_ids.extend(self.applied_keys(message))
         if isinstance(message, CustomerUpserted):

@@ -52,11 +52,13 @@ async def retrying(
     dependency: Dependency,
     health: Health,
     backoff: Backoff = Backoff(),
+    permanent: Callable[[Exception], bool] | None = None,
 ) -> T:
     """Run ``operation`` until it succeeds, pausing with bounded exponential backoff.
 
     The caller's batch is not acknowledged until this returns, so nothing is lost while a
-    dependency is down; cancellation (shutdown) propagates at once.
+    dependency is down; cancellation (shutdown) propagates at once, and so does an error that
+    ``permanent`` says no retry can get past (the dependency answered: it is not marked down).
     """
     attempt = 0
     while True:
@@ -64,7 +66,13 @@ async def retrying(
             result = await operation()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any driver error means "retry later"
+        except Exception as exc:
+            if permanent is not None and permanent(exc):
+                log.warning(  # the caller logs the traceback where it handles the error
+                    "not retried", what=what, dependency=dependency,
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                )  # fmt: skip
+                raise
             attempt += 1
             health.mark(dependency, ok=False)
             pause = backoff.delay(attempt)

@@ -11,7 +11,10 @@ Each run (a faust timer on the leader, see ``workers.app``):
 2. applies parked messages whose customer exists by now (a park that raced the customer's
    creation) and refuses those parked longer than ``LOYALTY_PARK_TIMEOUT`` as
    ``unknown_customer`` on the dead-letter topic;
-3. republishes any outbox backlog (outputs saved but not yet marked sent).
+3. republishes the outbox backlog: outputs saved but not marked sent ``LOYALTY_OUTBOX_GRACE``
+   after their batch wrote them. Younger ones are being published by the worker that wrote them
+   (any worker of the group: the leader's sweep reads every customer), so they are left alone;
+   what a crash left behind is republished at the next start, or by this sweep once due.
 """
 
 from __future__ import annotations
@@ -140,17 +143,20 @@ class Scheduler:
         health: Health,
         page: int,
         park_timeout: timedelta,
+        outbox_grace: timedelta = timedelta(seconds=60),
     ) -> None:
         self.pipeline, self.repository, self.publisher = pipeline, repository, publisher
         self.topics, self.clock, self.health = topics, clock, health
-        self.page, self.park_timeout = page, park_timeout
+        self.page, self.park_timeout, self.outbox_grace = page, park_timeout, outbox_grace
 
     async def run_once(self) -> RunReport:
         """Do one run: time events, parked messages, outbox backlog."""
         now = self.clock()
         events = await self.publish_time_events(now)
         applied, refused = await self.sweep_parked(now)
-        republished = await self.pipeline.outbox.republish_backlog(limit=self.page)
+        republished = await self.pipeline.outbox.republish_backlog(
+            limit=self.page, written_before=now - self.outbox_grace
+        )
         parked = await self._store(self.repository.parked_count, "count parked")
         self.pipeline.metrics.parked.set(parked)
         report = RunReport(events, applied, refused, republished)

@@ -47,9 +47,9 @@ class RecordingPublisher:
 class Kit:
     """A pipeline, its store, its publisher and per-topic offset counters."""
 
-    def __init__(self, now: datetime = NOW) -> None:
+    def __init__(self, now: datetime = NOW, publisher: RecordingPublisher | None = None) -> None:
         self.repository = MemoryCustomerRepository()
-        self.publisher = RecordingPublisher()
+        self.publisher = publisher if publisher is not None else RecordingPublisher()
         self.metrics = Metrics()
         self.health = Health()
         self.now = now
@@ -72,12 +72,19 @@ class Kit:
         self,
         contract_topic: str,
         value: bytes | dict[str, Any],
-        key: str = "c-1",
+        key: str | None = None,
         partition: int = 0,
     ) -> RawRecord:
-        """A raw record at the next offset of that topic-partition."""
+        """A raw record at the next offset of that topic-partition.
+
+        Keyed by the message's customer id unless ``key`` says otherwise (``c-1`` for a value
+        that is not a message).
+        """
         counter = self.offsets.setdefault((contract_topic, partition), itertools.count())
         raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        if key is None:
+            customer = value.get("customer_id") if isinstance(value, dict) else None
+            key = customer if isinstance(customer, str) else "c-1"
         return RawRecord(TOPICS.name(contract_topic), partition, next(counter), key.encode(), raw)
 
     async def handle(self, *records: RawRecord) -> None:

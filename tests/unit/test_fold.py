@@ -22,7 +22,11 @@ def raw(kind: str, data: dict[str, Any], *, id: str, customer: str = "c-1") -> b
 
 
 def record(topic: str, offset: int, value: bytes, parked: ParkedMessage | None = None) -> Any:
-    return decode(TOPICS.name(topic), 0, offset, b"c-1", value, topics=TOPICS, parked=parked)
+    try:  # keyed by its customer, as the contract asks (bad JSON: the usual test customer)
+        key = json.loads(value)["customer_id"].encode()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        key = b"c-1"
+    return decode(TOPICS.name(topic), 0, offset, key, value, topics=TOPICS, parked=parked)
 
 
 def run(records: list[Any], loaded: dict[str, StoredCustomer] | None = None, **kw: Any) -> Fold:
@@ -32,7 +36,7 @@ def run(records: list[Any], loaded: dict[str, StoredCustomer] | None = None, **k
         decide=partial(decide, program=PROGRAM, now=NOW, code_key=CODE_KEY),
         applied_keys=applied_keys,
         email_owners=kw.get("owners", {}),
-        parked_at=NOW,
+        now=NOW,
     )
 
 
@@ -106,3 +110,21 @@ def test_undecodable_records_become_dead_letters_with_their_coordinates() -> Non
         "invalid_encoding",
     )
     assert letter.value_encoding == "base64"
+
+
+def test_a_message_on_another_topic_or_under_another_key_is_dead_lettered() -> None:
+    created = run([record(names.CUSTOMERS, 0, UPSERT)])
+    loaded = {"c-1": stored_after(created)}
+    astray = record(names.ADJUSTMENTS, 3, ORDER)  # an order on the adjustments topic
+    miskeyed = decode(TOPICS.orders, 0, 4, b"o-1", ORDER, topics=TOPICS)  # keyed by its order
+    unkeyed = decode(TOPICS.orders, 0, 5, None, ORDER, topics=TOPICS)
+    result = run([astray, miskeyed, unkeyed], loaded)
+    assert [o.kind for o in result.outcomes] == ["dead_letter"] * 3
+    assert [(d.topic, d.offset, d.error_code) for d in result.dead_letters] == [
+        (TOPICS.adjustments, 3, "wrong_topic"),
+        (TOPICS.orders, 4, "key_mismatch"),
+        (TOPICS.orders, 5, "key_mismatch"),
+    ]
+    assert result.writes == []  # nothing applied: the same order sent right is still new
+    applied = run([record(names.ORDERS, 6, ORDER)], loaded)
+    assert [o.kind for o in applied.outcomes] == ["applied"]

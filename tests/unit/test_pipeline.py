@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
+
+from pymongo.errors import AutoReconnect, BulkWriteError
 
 from store.repository import CustomerWrite, SaveResult
 from tests.unit.factories import T0
@@ -265,3 +268,46 @@ async def test_a_store_outage_mid_fan_out_starts_the_fan_out_over() -> None:
     ids = [c["id"] for c in kit.publisher.on(names.TIER_COMMANDS)]
     assert set(ids) == {member_command_id("g-1", "c-1"), member_command_id("g-1", "c-2")}
     assert kit.publisher.on(names.DEAD_LETTER) == []
+
+
+class SaveRefuses:
+    """Wraps a repository: a save that holds ``customer_id`` is refused as a too-large document
+    (what MongoDB answers for a document past 16 MB), ``outages`` saves fail as the network."""
+
+    def __init__(self, kit: Kit, customer_id: str, outages: int = 0) -> None:
+        self.inner, self.customer_id, self.outages = kit.repository, customer_id, outages
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_batch(self, writes: Sequence[CustomerWrite]) -> SaveResult:
+        if self.outages:
+            self.outages -= 1
+            raise AutoReconnect("connection closed")
+        if any(w.customer_id == self.customer_id for w in writes):
+            self.refused += 1
+            error = {"index": 0, "code": 10334, "errmsg": "BSONObj size: 17000000 is invalid"}
+            raise BulkWriteError({"writeErrors": [error], "nMatched": 0})
+        return await self.inner.save_batch(writes)
+
+
+async def test_a_write_the_store_refuses_sets_its_record_aside_instead_of_stalling() -> None:
+    kit = Kit()
+    for cid in ("c-1", "c-2"):
+        await kit.handle(kit.record(names.CUSTOMERS, upsert(cid, id=f"u-{cid}")))
+    refusing = SaveRefuses(kit, "c-2", outages=2)
+    kit.pipeline.repository = refusing  # type: ignore[assignment]
+    await kit.handle(
+        kit.record(names.ORDERS, paid("o-1", "10.00", id="e-1")),
+        kit.record(names.ORDERS, paid("o-2", "20.00", id="e-2", customer="c-2")),
+        kit.record(names.ORDERS, paid("o-3", "30.00", id="e-3")),
+    )
+    # The outage was retried; the refusal was not: the batch, then the record alone, once each.
+    assert refusing.refused == 2
+    assert (await customer(kit)).points_balance == 40
+    assert (await customer(kit, "c-2")).points_balance == 0
+    [letter] = kit.publisher.on(names.DEAD_LETTER)
+    assert (letter["offset"], letter["error_code"]) == (1, "processing_failed")
+    assert "BulkWriteError" in letter["error_message"]
+    assert kit.health.ready  # the store answered: a refused write is no outage

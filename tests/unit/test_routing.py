@@ -9,7 +9,7 @@ import pytest
 
 from topics.codec import to_json
 from topics.names import ALL_TOPICS, INPUT_TOPICS, Topics
-from topics.routing import DEAD_LETTER_LIMIT, DeadLetter, output_topic
+from topics.routing import DEAD_LETTER_LIMIT, DeadLetter, input_topic, output_topic, route_problem
 
 
 def _record(value: bytes | None, key: bytes | None = b"cust-1") -> DeadLetter:
@@ -97,3 +97,36 @@ def test_a_dead_letter_that_fits_is_not_marked_truncated() -> None:
     record = _record(b"x" * 500_000)
     assert (record.value_truncated, record.value_bytes) == (False, None)
     assert record.raw_value() == b"x" * 500_000
+
+
+def test_every_input_type_has_one_input_topic() -> None:
+    from topics.codec import INPUT_TYPES  # noqa: PLC0415 - the registry under test
+
+    topics = {kind: input_topic(kind) for kind in INPUT_TYPES}
+    assert set(topics.values()) == set(INPUT_TOPICS)
+    assert topics["order.refunded"] == "loyalty.orders"
+    assert topics["reward.redeem"] == "loyalty.adjustments"
+    # The scheduler's time events go with the commands of their family.
+    assert topics["points.expire"] == topics["reminder.due"] == "loyalty.adjustments"
+    assert topics["tier.expire"] == "loyalty.tier-commands"
+    with pytest.raises(ValueError, match="no input topic"):
+        input_topic("coupon.issued")
+
+
+def test_a_message_on_its_own_topic_keyed_by_its_customer_passes() -> None:
+    assert route_problem("order.paid", "c-ü", "loyalty.orders", "c-ü".encode()) is None
+
+
+def test_another_topic_or_key_is_refused_saying_where_it_belongs() -> None:
+    code, message = route_problem("order.refunded", "c-1", "loyalty.adjustments", b"c-1") or (
+        "",
+        "",
+    )
+    assert code == "wrong_topic"
+    assert "order.refunded belongs on loyalty.orders, not loyalty.adjustments" in message
+    code, message = route_problem("order.paid", "c-1", "loyalty.orders", b"o-77") or ("", "")
+    assert code == "key_mismatch"
+    assert "key 'o-77'" in message
+    assert "customer_id 'c-1'" in message
+    code, message = route_problem("order.paid", "c-1", "loyalty.orders", None) or ("", "")
+    assert (code, message.startswith("message has no key")) == ("key_mismatch", True)

@@ -13,7 +13,11 @@ from topics import names
 from workers.scheduler import PARK_GRACE, Scheduler
 
 
-def scheduler(kit: Kit, park_timeout: timedelta = timedelta(days=7)) -> Scheduler:
+def scheduler(
+    kit: Kit,
+    park_timeout: timedelta = timedelta(days=7),
+    outbox_grace: timedelta = timedelta(seconds=60),
+) -> Scheduler:
     return Scheduler(
         pipeline=kit.pipeline,
         repository=kit.repository,
@@ -23,6 +27,7 @@ def scheduler(kit: Kit, park_timeout: timedelta = timedelta(days=7)) -> Schedule
         health=kit.health,
         page=10,
         park_timeout=park_timeout,
+        outbox_grace=outbox_grace,
     )
 
 
@@ -52,7 +57,7 @@ async def test_parked_message_of_an_existing_customer_is_applied_by_the_sweep() 
     parked = await kit.repository.parked_for({"ghost"})
     [ghost] = parked["ghost"]
     await kit.repository.park(
-        [replace(ghost, customer_id="c-1", offset=order.offset, value=order.value)]
+        [replace(ghost, customer_id="c-1", offset=order.offset, key=order.key, value=order.value)]
     )
     kit.now = NOW + PARK_GRACE + timedelta(seconds=1)
     report = await scheduler(kit).run_once()

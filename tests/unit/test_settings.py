@@ -144,6 +144,7 @@ BAD_VALUES = {
     "park_timeout": "0",
     "scheduler_interval": "0",
     "scheduler_page": "0",
+    "outbox_grace": "-1",
     "web_port": "65536",
     "store_hot_orders": "0",
     "store_load_chunk": "0",
