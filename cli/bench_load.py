@@ -119,7 +119,9 @@ class Seeder:
             self.offset += 1
             value = json.dumps(envelope).encode()
             key = str(envelope["customer_id"]).encode()
-            records.append(decode(SEED_TOPIC, 0, self.offset, key, value, topics=_NO_NAMESPACE))
+            records.append(
+                decode(SEED_TOPIC, 0, self.offset, key, value, topics=_NO_NAMESPACE, routed=False)
+            )
         return records
 
     async def apply(self, envelopes: Sequence[Envelope]) -> None:
@@ -135,6 +137,13 @@ class Seeder:
             email_owners={},
             now=self.now,
         )
+        lost = [o for o in result.outcomes if o.kind in {"dead_letter", "parked", "waiting"}]
+        if lost:  # the seed would be silently short: the phases after it would wait forever
+            first = lost[0]
+            raise RuntimeError(
+                f"seeding could not apply {len(lost)} of {len(records)} messages; the first "
+                f"was {first.kind}: {first.code} {first.reason or ''}"
+            )
         saved = await self.repository.save_batch(result.writes)
         if saved.conflicts or saved.email_taken:
             raise RuntimeError(

@@ -81,15 +81,23 @@ def decode(
     *,
     topics: Topics,
     parked: ParkedMessage | None = None,
+    routed: bool = True,
 ) -> Record:
-    """Decode one raw record; a bad one keeps its ``MessageError`` (it goes to dead letters)."""
+    """Decode one raw record; a bad one keeps its ``MessageError`` (it goes to dead letters).
+
+    ``routed``: the record came from an input topic, so its type must belong there and its key
+    must be its customer (``topics.routing.route_problem``). Only a tool that feeds records
+    through the rules from elsewhere (the benchmarks' seeder) turns that off.
+    """
     raw = value if value is not None else b""
     record = Record(topic, topics.contract_name(topic), partition, offset, key, raw, parked=parked)
     try:
         message = parse_message(raw)
     except MessageError as exc:
         return replace(record, error=exc)
-    problem = route_problem(message.type, message.customer_id, record.source, key)
+    problem = (
+        route_problem(message.type, message.customer_id, record.source, key) if routed else None
+    )
     if problem is not None:
         return replace(record, error=MessageError(*problem))
     return replace(record, message=message)
