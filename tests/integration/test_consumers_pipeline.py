@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from consumers.app import serving
 from settings import Settings
 from stack.smtp import SmtpService
+from tests.integration.admin_helpers import running_worker
 from tests.integration.consumers_support import isolated, mails_to
 from tests.integration.waiting import eventually
 from tests.integration.worker_kit import WorkerUnderTest
@@ -37,13 +37,8 @@ def _message(kind: str, customer: str, data: dict[str, Any], message_id: str) ->
 async def worker(
     stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WorkerUnderTest]:
-    under_test = WorkerUnderTest(stack, uuid.uuid4().hex[:10], tmp_path_factory.mktemp("worker"))
-    await under_test.start()
-    yield under_test
-    try:
-        assert await under_test.stop() == 0, under_test.log()
-    finally:
-        await under_test.close()
+    async with running_worker(stack, tmp_path_factory.mktemp("worker")) as under_test:
+        yield under_test
 
 
 async def test_upgrade_email_and_coupon_follow_the_orders(

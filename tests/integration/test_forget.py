@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from bootstrap import mongo_client
 from settings import Settings
+from tests.integration.admin_helpers import running_worker
 from tests.integration.worker_kit import WorkerUnderTest
 from topics import names
 
@@ -28,13 +28,8 @@ async def worker(
     stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WorkerUnderTest]:
     workdir: Path = tmp_path_factory.mktemp("forget")
-    under_test = WorkerUnderTest(stack, uuid.uuid4().hex[:10], workdir)
-    await under_test.start()
-    yield under_test
-    try:
-        assert await under_test.stop() == 0, under_test.log()
-    finally:
-        await under_test.close()
+    async with running_worker(stack, workdir) as under_test:
+        yield under_test
 
 
 async def test_forget_erases_everywhere_and_refuses_what_follows(
